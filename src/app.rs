@@ -1,0 +1,150 @@
+//! Wiring: opens the stores the config asks for, loads the agent files, and serves HTTP until
+//! shutdown (Ctrl-C or SIGTERM).
+
+use crate::{
+    agent_file,
+    config::Config,
+    http::{self, AppState},
+    store::{
+        Durable, Hot, memory::MemoryHot, postgres::PostgresStore, redis::RedisHot,
+        sqlite::SqliteStore,
+    },
+    telemetry,
+};
+use anyhow::Context;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The two stores the server runs on.
+#[derive(Clone)]
+pub struct Stores {
+    /// Source of truth.
+    pub durable: Arc<dyn Durable>,
+    /// Hot state.
+    pub hot: Arc<dyn Hot>,
+}
+
+/// Opens the durable store: Postgres (migrated first) when a URL is set, else SQLite in the
+/// data folder.
+pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<dyn Durable>> {
+    match &config.database.url {
+        Some(url) => {
+            PostgresStore::migrate(url.expose())
+                .await
+                .context("applying Postgres migrations")?;
+            let store = PostgresStore::connect(url.expose(), config.database.max_connections)
+                .await
+                .context("connecting to Postgres")?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            let dir = config.data_dir();
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating data folder {}", dir.display()))?;
+            let path = dir.join("voxgate.db");
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Opens the hot store: Redis when a URL is set, else process memory.
+pub async fn open_hot(config: &Config) -> anyhow::Result<Arc<dyn Hot>> {
+    match &config.redis.url {
+        Some(url) => {
+            let prefix = config.redis.key_prefix.as_deref().unwrap_or("voxgate:");
+            let hot = RedisHot::connect(url.expose(), prefix)
+                .await
+                .context("connecting to Redis")?;
+            Ok(Arc::new(hot))
+        }
+        None => Ok(Arc::new(MemoryHot::new())),
+    }
+}
+
+/// Opens both stores.
+pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    Ok(Stores {
+        durable: open_durable(config).await?,
+        hot: open_hot(config).await?,
+    })
+}
+
+/// Loads `agents/*.toml` into the default tenant. Any invalid file stops the start.
+pub async fn load_agent_files(config: &Config, durable: &dyn Durable) -> anyhow::Result<()> {
+    let dir = config.agents_dir();
+    if !dir.is_dir() {
+        tracing::info!(agents_dir = %dir.display(), "No agents folder; skipping agent files.");
+        return Ok(());
+    }
+    let specs = agent_file::load_all(&dir)?;
+    let tenant = durable.ensure_tenant(config.default_tenant()).await?;
+    for spec in &specs {
+        let outcome = agent_file::sync(durable, tenant.id, spec).await?;
+        tracing::info!(agent = %spec.name, tenant = %tenant.name, ?outcome, "Agent file loaded.");
+    }
+    Ok(())
+}
+
+/// Runs the server until shutdown.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let stores = open_stores(&config).await?;
+    load_agent_files(&config, stores.durable.as_ref()).await?;
+    let provider = match config.providers.openai.api_key {
+        Some(_) => "openai",
+        None => "simulator (no VOXGATE_OPENAI_API_KEY set)",
+    };
+    let state = AppState {
+        durable: stores.durable.clone(),
+        hot: stores.hot.clone(),
+        admin_key: config.admin_key.clone(),
+        metrics: telemetry::metrics_handle(),
+    };
+    if state.admin_key.is_none() {
+        tracing::warn!(
+            "No admin key configured: tenants and keys can be created only with the CLI."
+        );
+    }
+    let router = http::router(state, config.http.body_limit_bytes);
+    let listener = TcpListener::bind(config.http.addr)
+        .await
+        .with_context(|| format!("binding {}", config.http.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        durable = stores.durable.backend(),
+        hot = stores.hot.backend(),
+        provider,
+        "voxgate listening."
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("voxgate stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("Shutdown requested; finishing in-flight requests.");
+}

@@ -1,0 +1,99 @@
+//! The HTTP API (axum): routing, shared state, and the generated OpenAPI document.
+//!
+//! Every `/v1` route authenticates with `Authorization: Bearer <key>` (see `http/auth.rs`);
+//! `/healthz`, `/readyz` and `/openapi.json` are public, `/metrics` takes the admin key. Handlers
+//! are thin: parse and check the request, call a store, map the result. Errors leave as one JSON
+//! shape with a stable code (`http/error.rs`).
+
+mod activity;
+mod agents;
+mod auth;
+mod body;
+mod error;
+mod ops;
+mod tenants;
+
+use crate::{
+    secret::Secret,
+    store::{Durable, Hot},
+};
+use axum::{Router, extract::DefaultBodyLimit, middleware};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use auth::BearerScheme;
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The durable store.
+    pub durable: Arc<dyn Durable>,
+    /// The hot state store.
+    pub hot: Arc<dyn Hot>,
+    /// The admin key, if configured.
+    pub admin_key: Option<Secret>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "voxgate",
+        description = "Realtime voice agent server: agents, calls, incidents, usage."
+    ),
+    modifiers(&BearerScheme),
+    security(("bearer" = [])),
+    tags(
+        (name = "tenants", description = "Tenants and API keys (admin key)"),
+        (name = "agents", description = "Versioned agent specs"),
+        (name = "calls", description = "Call records and transcripts"),
+        (name = "incidents", description = "Failure incidents and their frequency"),
+        (name = "usage", description = "Provider usage and cost"),
+        (name = "ops", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+/// The full router and the OpenAPI document describing it.
+pub fn router_with_openapi(
+    state: AppState,
+    body_limit: usize,
+) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::create_api_key))
+        .routes(routes!(tenants::revoke_api_key))
+        .routes(routes!(agents::create_agent, agents::list_agents))
+        .routes(routes!(
+            agents::get_agent,
+            agents::update_agent,
+            agents::delete_agent
+        ))
+        .routes(routes!(activity::list_calls))
+        .routes(routes!(activity::get_call))
+        .routes(routes!(activity::list_incidents))
+        .routes(routes!(activity::incident_summary))
+        .routes(routes!(activity::usage))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi_json))
+        .split_for_parts();
+    let router = router
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(ops::track_request))
+        .layer(axum::Extension(Arc::new(openapi.clone())))
+        .with_state(state);
+    (router, openapi)
+}
+
+/// The router, for serving.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    router_with_openapi(state, body_limit).0
+}

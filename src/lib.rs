@@ -1,0 +1,21 @@
+//! voxgate: a realtime voice agent server that keeps the call going when the AI behind it fails.
+//!
+//! This crate is the IO shell around `voxgate-core` (the sans-IO domain). Its map:
+//!
+//! - [`config`]: the one typed config tree; the only reader of the environment.
+//! - [`app`]: wiring: stores, agent files, the HTTP server and shutdown.
+//! - [`http`]: the axum API (tenants, keys, agents, calls, incidents, usage, health, metrics).
+//! - [`store`]: the durable (Postgres | SQLite) and hot (Redis | memory) stores.
+//! - [`agent_file`]: `agents/*.toml` loading and validation.
+//! - [`api_key`]: minting and verifying API keys (salted hashes only are stored).
+//! - [`secret`]: the redacting wrapper for secrets.
+//! - [`telemetry`]: logging, metrics and metric names.
+
+pub mod agent_file;
+pub mod api_key;
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod secret;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,166 @@
+//! Agents on SQLite: versioned specs, optimistic concurrency and idempotent creation.
+
+use super::{SqliteStore, from_ms, is_unique_violation, to_ms};
+use crate::store::{AgentRecord, NewAgent, StoreError, StoreResult};
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use voxgate_core::AgentSpec;
+
+const COLUMNS: &str = "name, version, spec, created_at, updated_at";
+
+fn from_row(row: &SqliteRow) -> StoreResult<AgentRecord> {
+    let spec: String = row.try_get("spec")?;
+    Ok(AgentRecord {
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        spec: serde_json::from_str(&spec)
+            .map_err(|error| StoreError::Corrupt(format!("agent spec: {error}")))?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        updated_at: from_ms(row.try_get("updated_at")?)?,
+    })
+}
+
+fn spec_json(spec: &AgentSpec) -> StoreResult<String> {
+    serde_json::to_string(spec).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+pub(super) async fn fetch(
+    conn: &mut SqliteConnection,
+    tenant: Uuid,
+    name: &str,
+) -> StoreResult<Option<AgentRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM agents WHERE tenant_id = $1 AND name = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+async fn insert_version(
+    conn: &mut SqliteConnection,
+    tenant: Uuid,
+    record: &AgentRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO agent_versions (tenant_id, name, version, spec, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(tenant)
+    .bind(&record.name)
+    .bind(record.version)
+    .bind(spec_json(&record.spec)?)
+    .bind(to_ms(record.updated_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(super) async fn create_agent_tx(&self, new: NewAgent<'_>) -> StoreResult<AgentRecord> {
+        let mut tx = self.pool.begin().await?;
+        if let Some((key, request_hash)) = new.idempotency {
+            // Writing first takes SQLite's write lock, so a concurrent twin waits here.
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, agent_name, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, key) DO NOTHING",
+            )
+            .bind(new.tenant)
+            .bind(key)
+            .bind(request_hash)
+            .bind(&new.spec.name)
+            .bind(to_ms(new.at))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                let row = sqlx::query(
+                    "SELECT request_hash, agent_name FROM idempotency_keys \
+                     WHERE tenant_id = $1 AND key = $2",
+                )
+                .bind(new.tenant)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+                let stored_hash: String = row.try_get("request_hash")?;
+                if stored_hash != request_hash {
+                    return Err(StoreError::IdempotencyMismatch);
+                }
+                let name: String = row.try_get("agent_name")?;
+                let agent = fetch(&mut tx, new.tenant, &name).await?;
+                tx.commit().await?;
+                return agent.ok_or(StoreError::NotFound);
+            }
+        }
+        let record = AgentRecord {
+            name: new.spec.name.clone(),
+            version: 1,
+            spec: new.spec.clone(),
+            created_at: new.at,
+            updated_at: new.at,
+        };
+        sqlx::query(
+            "INSERT INTO agents (tenant_id, name, version, spec, created_at, updated_at) \
+             VALUES ($1, $2, 1, $3, $4, $4)",
+        )
+        .bind(new.tenant)
+        .bind(&record.name)
+        .bind(spec_json(&record.spec)?)
+        .bind(to_ms(new.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| match is_unique_violation(&error) {
+            true => StoreError::AgentExists(record.name.clone()),
+            false => error.into(),
+        })?;
+        insert_version(&mut tx, new.tenant, &record).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub(super) async fn update_agent_tx(
+        &self,
+        tenant: Uuid,
+        spec: &AgentSpec,
+        expected_version: i64,
+        at: OffsetDateTime,
+    ) -> StoreResult<AgentRecord> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE agents SET version = version + 1, spec = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND name = $2 AND version = $3 RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(&spec.name)
+            .bind(expected_version)
+            .bind(spec_json(spec)?)
+            .bind(to_ms(at))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            let current = fetch(&mut tx, tenant, &spec.name)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            return Err(StoreError::VersionConflict {
+                expected: expected_version,
+                current: current.version,
+            });
+        };
+        let record = from_row(&row)?;
+        insert_version(&mut tx, tenant, &record).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub(super) async fn list_agents_tx(&self, tenant: Uuid) -> StoreResult<Vec<AgentRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM agents WHERE tenant_id = $1 ORDER BY name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+}

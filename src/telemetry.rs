@@ -1,0 +1,58 @@
+//! Logging and metrics: the tracing subscriber, the Prometheus recorder, and every metric name.
+//!
+//! Metric names are constants here so that dashboards and code agree. Labels never carry ids,
+//! phone numbers or other personal data.
+
+use crate::config::{LogConfig, LogFormat};
+use axum::http::StatusCode;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::{sync::OnceLock, time::Duration};
+
+/// HTTP requests by method, route template and status.
+pub const HTTP_REQUESTS_TOTAL: &str = "voxgate_http_requests_total";
+/// HTTP request latency by route template.
+pub const HTTP_REQUEST_SECONDS: &str = "voxgate_http_request_duration_seconds";
+/// Incidents recorded, by failure mode and action.
+pub const INCIDENTS_TOTAL: &str = "voxgate_incidents_total";
+
+/// Installs the log subscriber. Call once, from `main`.
+pub fn init_logging(config: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match config.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .map(PrometheusBuilder::build_recorder)
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed; the handle still renders ours.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Records one HTTP request.
+pub fn record_http_request(method: &str, route: &str, status: StatusCode, elapsed: Duration) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route.to_owned())
+        .record(elapsed.as_secs_f64());
+}
