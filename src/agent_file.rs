@@ -6,7 +6,6 @@
 
 use crate::store::{Durable, NewAgent, StoreError};
 use std::path::{Path, PathBuf};
-use time::OffsetDateTime;
 use uuid::Uuid;
 use voxgate_core::{AgentSpec, FieldError};
 
@@ -149,7 +148,7 @@ pub async fn sync(
     tenant: Uuid,
     spec: &AgentSpec,
 ) -> Result<SyncOutcome, StoreError> {
-    let now = OffsetDateTime::now_utc();
+    let now = crate::store::now();
     match store.get_agent(tenant, &spec.name).await {
         Ok(current) if current.spec == *spec => Ok(SyncOutcome::Unchanged),
         Ok(current) => {

@@ -110,7 +110,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let durable = app::open_durable(&config).await?;
             let name = tenant.unwrap_or_else(|| config.default_tenant().to_owned());
             let tenant = durable.ensure_tenant(&name).await?;
-            let minted = api_key::mint(tenant.id, &label, time::OffsetDateTime::now_utc());
+            let minted = api_key::mint(tenant.id, &label, voxgate::store::now());
             durable
                 .insert_api_key(&minted.record)
                 .await

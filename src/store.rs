@@ -85,6 +85,11 @@ impl From<::redis::RedisError> for StoreError {
     }
 }
 
+/// The current time at the stores' resolution: what handlers stamp records with.
+pub fn now() -> OffsetDateTime {
+    at_store_resolution(OffsetDateTime::now_utc())
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 

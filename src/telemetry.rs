@@ -15,11 +15,14 @@ pub const HTTP_REQUEST_SECONDS: &str = "voxgate_http_request_duration_seconds";
 /// Incidents recorded, by failure mode and action.
 pub const INCIDENTS_TOTAL: &str = "voxgate_incidents_total";
 
-/// Installs the log subscriber. Call once, from `main`.
+/// Installs the log subscriber. Call once, from `main`. Logs go to stderr, so that stdout carries
+/// only what a command prints (a minted key, a validation report).
 pub fn init_logging(config: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

@@ -19,7 +19,6 @@ use axum::{
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use voxgate_core::{AgentSpec, FieldError};
 
@@ -126,7 +125,7 @@ pub(super) async fn create_agent(
             tenant: auth.tenant_id,
             spec: &spec,
             idempotency: key.as_deref().map(|key| (key, hash.as_str())),
-            at: OffsetDateTime::now_utc(),
+            at: crate::store::now(),
         })
         .await?;
     Ok(with_etag(StatusCode::CREATED, agent))
@@ -189,7 +188,7 @@ pub(super) async fn update_agent(
     let expected = expected_version(&headers)?;
     let agent = state
         .durable
-        .update_agent(auth.tenant_id, &spec, expected, OffsetDateTime::now_utc())
+        .update_agent(auth.tenant_id, &spec, expected, crate::store::now())
         .await
         .map_err(agent_not_found)?;
     Ok(with_etag(StatusCode::OK, agent))

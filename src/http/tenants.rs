@@ -141,7 +141,7 @@ pub(super) async fn create_api_key(
             other => other.into(),
         })?;
     let label = body.label.unwrap_or_else(|| "api".to_owned());
-    let minted = api_key::mint(tenant.id, &label, OffsetDateTime::now_utc());
+    let minted = api_key::mint(tenant.id, &label, crate::store::now());
     state.durable.insert_api_key(&minted.record).await?;
     tracing::info!(tenant_id = %tenant.id, key_id = %minted.record.id, "API key minted.");
     Ok((
@@ -175,7 +175,7 @@ pub(super) async fn revoke_api_key(
     };
     state
         .durable
-        .revoke_api_key(tenant_id, id, OffsetDateTime::now_utc())
+        .revoke_api_key(tenant_id, id, crate::store::now())
         .await
         .map_err(|error| match error {
             crate::store::StoreError::NotFound => not_found(),

@@ -6,6 +6,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use voxgate_core::{AgentSpec, FailureMode};
 
+/// `at` at the stores' common resolution (milliseconds), so a record written and read back is
+/// equal on every backend.
+pub fn at_store_resolution(at: OffsetDateTime) -> OffsetDateTime {
+    let nanos = at.nanosecond();
+    at.replace_nanosecond(nanos - nanos % 1_000_000)
+        .unwrap_or(at)
+}
+
 /// A customer of the voxgate deployment; everything else belongs to one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Tenant {

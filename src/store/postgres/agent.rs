@@ -1,7 +1,7 @@
 //! Agents on Postgres: versioned specs, optimistic concurrency and idempotent creation.
 
 use super::{PostgresStore, is_unique_violation};
-use crate::store::{AgentRecord, NewAgent, StoreError, StoreResult};
+use crate::store::{AgentRecord, NewAgent, StoreError, StoreResult, at_store_resolution};
 use sqlx::{Postgres, Row, Transaction, postgres::PgRow, types::Json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -55,6 +55,10 @@ async fn insert_version(
 
 impl PostgresStore {
     pub(super) async fn create_agent_tx(&self, new: NewAgent<'_>) -> StoreResult<AgentRecord> {
+        let new = NewAgent {
+            at: at_store_resolution(new.at),
+            ..new
+        };
         let mut tx = self.for_tenant(new.tenant).await?;
         if let Some((key, request_hash)) = new.idempotency {
             // A concurrent request with the same key waits here until the first one commits.
@@ -122,6 +126,7 @@ impl PostgresStore {
         expected_version: i64,
         at: OffsetDateTime,
     ) -> StoreResult<AgentRecord> {
+        let at = at_store_resolution(at);
         let mut tx = self.for_tenant(tenant).await?;
         let sql = format!(
             "UPDATE agents SET version = version + 1, spec = $4, updated_at = $5 \

@@ -1,7 +1,7 @@
 //! Agents on SQLite: versioned specs, optimistic concurrency and idempotent creation.
 
 use super::{SqliteStore, from_ms, is_unique_violation, to_ms};
-use crate::store::{AgentRecord, NewAgent, StoreError, StoreResult};
+use crate::store::{AgentRecord, NewAgent, StoreError, StoreResult, at_store_resolution};
 use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -60,6 +60,10 @@ async fn insert_version(
 
 impl SqliteStore {
     pub(super) async fn create_agent_tx(&self, new: NewAgent<'_>) -> StoreResult<AgentRecord> {
+        let new = NewAgent {
+            at: at_store_resolution(new.at),
+            ..new
+        };
         let mut tx = self.pool.begin().await?;
         if let Some((key, request_hash)) = new.idempotency {
             // Writing first takes SQLite's write lock, so a concurrent twin waits here.
@@ -127,6 +131,7 @@ impl SqliteStore {
         expected_version: i64,
         at: OffsetDateTime,
     ) -> StoreResult<AgentRecord> {
+        let at = at_store_resolution(at);
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "UPDATE agents SET version = version + 1, spec = $4, updated_at = $5 \

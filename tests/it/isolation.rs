@@ -1,0 +1,213 @@
+//! Tenant isolation: tenant A's key can neither read, change nor list tenant B's agents, calls or
+//! incidents, through the API on every backend; and on Postgres, row-level security hides other
+//! tenants' rows even from a raw query that forgets the tenant filter.
+
+use crate::support::{TestDatabase, TestServer, agent_body, error_code, memory, sqlite};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Row;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use voxgate::store::{CallRecord, Durable};
+use voxgate_core::{FailureMode, Incident, Severity};
+
+/// Gives tenant B an agent, a call and an incident; returns B's call id.
+async fn seed_tenant(server: &TestServer, tenant: Uuid, key: &str) -> Uuid {
+    let created = server.post("/v1/agents", key, &agent_body("desk")).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let call = CallRecord {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        agent: "desk".into(),
+        transport: "ws".into(),
+        caller: None,
+        status: "live".into(),
+        started_at: OffsetDateTime::now_utc(),
+        ended_at: None,
+        end_reason: None,
+    };
+    server
+        .durable
+        .upsert_call(&call)
+        .await
+        .expect("call stored");
+    let incident = Incident {
+        mode: FailureMode::PiiLeak,
+        tenant_id: tenant,
+        agent: Some("desk".into()),
+        call_id: Some(call.id),
+        at: OffsetDateTime::now_utc(),
+        severity: Severity::Critical,
+        action: "redacted".into(),
+        detail: json!({}),
+    };
+    server
+        .durable
+        .record_incident(&incident)
+        .await
+        .expect("incident stored");
+    call.id
+}
+
+async fn tenant_a_cannot_touch_tenant_b(durable: Arc<dyn Durable>) {
+    let server = TestServer::start(durable, memory()).await;
+    let (_, key_a) = server.tenant_with_key("tenant-a").await;
+    let (tenant_b, key_b) = server.tenant_with_key("tenant-b").await;
+    let call_b = seed_tenant(&server, tenant_b.parse().expect("uuid"), &key_b).await;
+
+    let list = |path: &'static str| {
+        let request = server.get(path, &key_a);
+        async move { request.await.json::<Value>().await.expect("json") }
+    };
+    assert_eq!(list("/v1/agents").await["items"], json!([]));
+    assert_eq!(list("/v1/calls").await["items"], json!([]));
+    assert_eq!(list("/v1/incidents").await["items"], json!([]));
+    assert_eq!(
+        list("/v1/tenants").await["items"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        error_code(server.get("/v1/agents/desk", &key_a).await)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        error_code(server.get(&format!("/v1/calls/{call_b}"), &key_a).await)
+            .await
+            .0,
+        404
+    );
+    let mut changed = agent_body("desk");
+    changed["instructions"] = json!("Hijacked.");
+    let put = server
+        .request(Method::PUT, "/v1/agents/desk", &key_a)
+        .header("if-match", "\"1\"")
+        .json(&changed)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(error_code(put).await.0, 404);
+    let delete = server
+        .request(Method::DELETE, "/v1/agents/desk", &key_a)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(error_code(delete).await.0, 404);
+    // B's agent is untouched.
+    let b_agent: Value = server
+        .get("/v1/agents/desk", &key_b)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (
+            b_agent["version"].as_i64(),
+            b_agent["spec"]["instructions"].clone()
+        ),
+        (Some(1), agent_body("desk")["instructions"].clone())
+    );
+}
+
+#[tokio::test]
+async fn tenant_a_cannot_read_change_or_list_tenant_b_data_on_sqlite() {
+    let (durable, _dir) = sqlite().await;
+    tenant_a_cannot_touch_tenant_b(durable).await;
+}
+
+#[tokio::test]
+async fn tenant_a_cannot_read_change_or_list_tenant_b_data_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    tenant_a_cannot_touch_tenant_b(Arc::new(db.store.clone())).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = &db.store;
+    let a = store.create_tenant("tenant-a").await.expect("tenant").id;
+    let b = store.create_tenant("tenant-b").await.expect("tenant").id;
+    let server = TestServer::start(Arc::new(store.clone()), memory()).await;
+    let minted_b = voxgate::api_key::mint(b, "t", OffsetDateTime::now_utc());
+    store.insert_api_key(&minted_b.record).await.expect("key");
+    seed_tenant(&server, b, minted_b.key.expose()).await;
+
+    let pool = store.pool();
+    let role = sqlx::query("SELECT current_user AS who, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user")
+        .fetch_one(pool)
+        .await
+        .expect("role");
+    assert_eq!(role.get::<String, _>("who"), "voxgate_app");
+    assert!(!role.get::<bool, _>("rolsuper") && !role.get::<bool, _>("rolbypassrls"));
+
+    // No tenant set: a raw query without any WHERE sees nothing at all.
+    for table in [
+        "agents",
+        "agent_versions",
+        "calls",
+        "incidents",
+        "api_keys",
+        "tenants",
+    ] {
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .expect("count")
+            .get("n");
+        assert_eq!(n, 0, "{table} leaks rows without a tenant");
+    }
+    // Tenant A set: B's rows stay invisible, and writing a row for B is refused.
+    let mut tx = pool.begin().await.expect("tx");
+    sqlx::query("SELECT set_config('voxgate.tenant_id', $1, true)")
+        .bind(a.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set");
+    for table in ["agents", "calls", "incidents", "api_keys"] {
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *tx)
+            .await
+            .expect("count")
+            .get("n");
+        assert_eq!(n, 0, "{table}: tenant A sees tenant B's rows");
+    }
+    let updated = sqlx::query("UPDATE agents SET version = version + 1")
+        .execute(&mut *tx)
+        .await
+        .expect("update runs");
+    assert_eq!(updated.rows_affected(), 0);
+    let forged = sqlx::query("INSERT INTO incidents (id, tenant_id, at, mode, severity, action, detail) VALUES ($1, $2, now(), 'pii_leak', 'info', 'x', '{}')")
+        .bind(Uuid::new_v4())
+        .bind(b)
+        .execute(&mut *tx)
+        .await;
+    assert!(
+        forged.is_err(),
+        "row-level security must refuse a row for another tenant"
+    );
+    drop(tx);
+    // Tenant B set: its rows are there (the policy filters, it does not hide everything).
+    let mut tx = pool.begin().await.expect("tx");
+    sqlx::query("SELECT set_config('voxgate.tenant_id', $1, true)")
+        .bind(b.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set");
+    let n: i64 = sqlx::query("SELECT count(*) AS n FROM agents")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count")
+        .get("n");
+    assert_eq!(n, 1);
+    drop(tx);
+    db.drop_database().await;
+}

@@ -1,0 +1,9 @@
+//! Shared test harness: peers (Postgres, Redis) with per-test isolation, and an in-process server.
+
+#![allow(dead_code)]
+
+mod peers;
+mod server;
+
+pub use peers::*;
+pub use server::*;

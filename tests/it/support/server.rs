@@ -1,0 +1,117 @@
+//! An in-process voxgate HTTP server on 127.0.0.1:0 with a reqwest client and API helpers.
+
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use voxgate::{
+    http::{self, AppState},
+    secret::Secret,
+    store::{Durable, Hot},
+    telemetry,
+};
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub client: Client,
+    pub durable: Arc<dyn Durable>,
+}
+
+impl TestServer {
+    pub async fn start(durable: Arc<dyn Durable>, hot: Arc<dyn Hot>) -> Self {
+        let state = AppState {
+            durable: durable.clone(),
+            hot,
+            admin_key: Some(Secret::new(ADMIN_KEY)),
+            metrics: telemetry::metrics_handle(),
+        };
+        let router = http::router(state, BODY_LIMIT);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            durable,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.request(Method::GET, path, key)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a tenant with the admin key and mints a key for it; returns (tenant id, key).
+    pub async fn tenant_with_key(&self, name: &str) -> (String, String) {
+        let tenant: Value = self
+            .post("/v1/tenants", ADMIN_KEY, &json!({"name": name}))
+            .await
+            .json()
+            .await
+            .expect("tenant json");
+        let tenant_id = tenant["id"].as_str().expect("tenant id").to_owned();
+        let key: Value = self
+            .post(
+                "/v1/api-keys",
+                ADMIN_KEY,
+                &json!({"tenant_id": tenant_id, "label": "test"}),
+            )
+            .await
+            .json()
+            .await
+            .expect("key json");
+        (tenant_id, key["key"].as_str().expect("key").to_owned())
+    }
+}
+
+/// A valid agent spec body.
+pub fn agent_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "instructions": "You answer the phone for a dental clinic. Be brief.",
+        "greeting": "Hello, you've reached the clinic.",
+        "tools": [{
+            "name": "book",
+            "description": "Book an appointment",
+            "parameters": {
+                "type": "object",
+                "properties": {"day": {"type": "string", "format": "date"}},
+                "required": ["day"]
+            }
+        }]
+    })
+}
+
+/// The `error.code` of an error response.
+pub async fn error_code(response: Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("error body is JSON");
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (status, code, body)
+}
