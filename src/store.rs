@@ -41,6 +41,9 @@ pub enum StoreError {
     /// An idempotency key was reused with a different request.
     #[error("idempotency key was used before with a different request")]
     IdempotencyMismatch,
+    /// A record with that id exists and belongs to another tenant.
+    #[error("that id is already taken")]
+    IdConflict,
     /// A tenant of that name already exists.
     #[error("tenant `{0}` already exists")]
     TenantExists(String),
@@ -61,6 +64,7 @@ impl StoreError {
             Self::VersionConflict { .. } => "agent.version_conflict",
             Self::IdempotencyMismatch => "request.idempotency_key_reused",
             Self::TenantExists(_) => "tenant.already_exists",
+            Self::IdConflict => "store.id_conflict",
             Self::Unavailable(_) => "store.unavailable",
             Self::Corrupt(_) => "store.corrupt",
         }
@@ -118,7 +122,8 @@ pub trait Durable: Send + Sync + 'static {
     async fn revoke_api_key(&self, tenant: Uuid, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
 
     /// Creates an agent at version 1. With an idempotency key, a repeat of the same request
-    /// returns the first result and a different request under the same key fails.
+    /// returns the agent as that creation left it (version 1, even if it was updated since;
+    /// `NotFound` if it was deleted) and a different request under the same key fails.
     async fn create_agent(&self, new: NewAgent<'_>) -> StoreResult<AgentRecord>;
     /// Replaces the spec if `expected_version` is current; the version goes up by one.
     async fn update_agent(
@@ -135,7 +140,7 @@ pub trait Durable: Send + Sync + 'static {
     /// Deletes an agent and its history.
     async fn delete_agent(&self, tenant: Uuid, name: &str) -> StoreResult<()>;
 
-    /// Inserts or updates a call record.
+    /// Inserts or updates a call record; `IdConflict` if the id belongs to another tenant.
     async fn upsert_call(&self, call: &CallRecord) -> StoreResult<()>;
     /// Appends a transcript item; an item with the same (call, seq) is kept once.
     async fn append_transcript(&self, tenant: Uuid, item: &TranscriptItem) -> StoreResult<()>;

@@ -1,24 +1,32 @@
 -- voxgate durable schema (Postgres). Tenant isolation: every tenant-scoped table has row-level
 -- security keyed on the per-transaction setting `voxgate.tenant_id`; platform operations
 -- (authentication, tenant administration) set `voxgate.platform = on` instead. The server works
--- as the non-superuser role `voxgate_app` (SET ROLE after connect), so the policies apply to it;
--- FORCE makes them apply to the table owner too.
+-- as this database's non-superuser application role (see voxgate_app_role(); it switches to it
+-- right after connecting), so the policies bind it; FORCE makes them bind the table owner too.
+
+-- The application role is per database (`voxgate_app_` + 12 hex digits of md5(database name)):
+-- roles are cluster-wide, so a shared name would let one deployment's user into another's
+-- database on the same cluster.
+CREATE FUNCTION voxgate_app_role() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$ SELECT 'voxgate_app_' || substr(md5(current_database()), 1, 12) $$;
 
 DO $$
+DECLARE
+    app text := voxgate_app_role();
 BEGIN
-    CREATE ROLE voxgate_app NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
-END
-$$;
-
-DO $$
-BEGIN
-    IF current_user <> 'voxgate_app' THEN
-        EXECUTE 'GRANT voxgate_app TO ' || quote_ident(current_user);
+    BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', app);
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END;
+    IF current_user <> app THEN
+        BEGIN
+            EXECUTE format('GRANT %I TO %I', app, current_user);
+        EXCEPTION WHEN duplicate_object OR unique_violation OR insufficient_privilege THEN
+            NULL;
+        END;
     END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation OR insufficient_privilege THEN
-    NULL;
 END
 $$;
 
@@ -84,18 +92,21 @@ CREATE TABLE calls (
     status      text NOT NULL,
     started_at  timestamptz NOT NULL,
     ended_at    timestamptz,
-    end_reason  text
+    end_reason  text,
+    UNIQUE (id, tenant_id)
 );
 CREATE INDEX calls_by_tenant_time ON calls (tenant_id, started_at DESC, id DESC);
 
 CREATE TABLE transcript_items (
     tenant_id   uuid NOT NULL,
-    call_id     uuid NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    call_id     uuid NOT NULL,
     seq         bigint NOT NULL,
     role        text NOT NULL,
     text        text NOT NULL,
     at          timestamptz NOT NULL,
-    PRIMARY KEY (call_id, seq)
+    PRIMARY KEY (call_id, seq),
+    -- An item belongs to a call of its own tenant, whatever the code does.
+    FOREIGN KEY (call_id, tenant_id) REFERENCES calls (id, tenant_id) ON DELETE CASCADE
 );
 
 CREATE TABLE incidents (
@@ -130,8 +141,11 @@ CREATE INDEX usage_by_tenant_time ON usage_records (tenant_id, at);
 -- Row-level security.
 ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON tenants
-    USING (voxgate_platform() OR id = voxgate_current_tenant())
+-- A tenant may read its own row; only platform operations create, change or delete tenants.
+CREATE POLICY tenant_reads_itself ON tenants FOR SELECT
+    USING (voxgate_platform() OR id = voxgate_current_tenant());
+CREATE POLICY platform_writes ON tenants FOR ALL
+    USING (voxgate_platform())
     WITH CHECK (voxgate_platform());
 
 ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
@@ -182,7 +196,18 @@ CREATE POLICY tenant_isolation ON usage_records
     USING (tenant_id = voxgate_current_tenant())
     WITH CHECK (tenant_id = voxgate_current_tenant());
 
-GRANT USAGE ON SCHEMA public TO voxgate_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO voxgate_app;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO voxgate_app;
-GRANT EXECUTE ON FUNCTION voxgate_current_tenant(), voxgate_platform() TO voxgate_app;
+-- Privileges of the application role: exactly voxgate's tables (not _sqlx_migrations).
+DO $$
+DECLARE
+    app text := voxgate_app_role();
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), app);
+    EXECUTE format(
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, api_keys, agents, agent_versions, '
+        'idempotency_keys, calls, transcript_items, incidents, usage_records TO %I', app);
+    EXECUTE format('GRANT USAGE ON SEQUENCE usage_records_id_seq TO %I', app);
+    EXECUTE format(
+        'GRANT EXECUTE ON FUNCTION voxgate_current_tenant(), voxgate_platform(), '
+        'voxgate_app_role() TO %I', app);
+END
+$$;

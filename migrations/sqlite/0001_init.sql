@@ -55,18 +55,20 @@ CREATE TABLE calls (
     status      TEXT NOT NULL,
     started_at  INTEGER NOT NULL,
     ended_at    INTEGER,
-    end_reason  TEXT
+    end_reason  TEXT,
+    UNIQUE (id, tenant_id)
 );
 CREATE INDEX calls_by_tenant_time ON calls (tenant_id, started_at DESC, id DESC);
 
 CREATE TABLE transcript_items (
     tenant_id   BLOB NOT NULL,
-    call_id     BLOB NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    call_id     BLOB NOT NULL,
     seq         INTEGER NOT NULL,
     role        TEXT NOT NULL,
     text        TEXT NOT NULL,
     at          INTEGER NOT NULL,
-    PRIMARY KEY (call_id, seq)
+    PRIMARY KEY (call_id, seq),
+    FOREIGN KEY (call_id, tenant_id) REFERENCES calls (id, tenant_id) ON DELETE CASCADE
 );
 
 CREATE TABLE incidents (

@@ -6,17 +6,14 @@
 use super::{
     AppState,
     auth::TenantAuth,
-    body::QueryParams,
+    body::{PathParam, QueryParams},
     error::{ApiError, ErrorBody},
 };
 use crate::store::{
     CallRecord, IncidentFilter, IncidentRecord, Page, StoreError, SummaryBucket, SummaryQuery,
     TranscriptItem, UsageDay,
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
@@ -138,14 +135,16 @@ fn paged<T>(items: Vec<T>, limit: u32, key: impl Fn(&T) -> (OffsetDateTime, Uuid
 fn time_param(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     value
         .map(|text| {
-            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
-                |_| {
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .ok()
+                // In UTC, and within the years the stores can hold.
+                .and_then(|at| at.checked_to_offset(time::UtcOffset::UTC))
+                .ok_or_else(|| {
                     invalid(
                         field,
                         "must be an RFC 3339 time such as 2026-12-04T10:00:00Z",
                     )
-                },
-            )
+                })
         })
         .transpose()
 }
@@ -164,6 +163,9 @@ fn range(
 
 /// Parses `30s`, `15m`, `1h`, `1d` into seconds.
 fn bucket_seconds(text: &str) -> Option<i64> {
+    if !text.is_ascii() {
+        return None;
+    }
     let split = text.len().checked_sub(1)?;
     let (number, unit) = text.split_at(split);
     let number: i64 = number.parse().ok().filter(|n| *n > 0)?;
@@ -199,7 +201,7 @@ pub(super) async fn list_calls(
 pub(super) async fn get_call(
     State(state): State<AppState>,
     auth: TenantAuth,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<CallDetail>, ApiError> {
     let (call, transcript) = state
         .durable
@@ -305,9 +307,20 @@ mod tests {
         assert_eq!(bucket_seconds("1h"), Some(3600));
         assert_eq!(bucket_seconds("15m"), Some(900));
         assert_eq!(bucket_seconds("1d"), Some(86_400));
-        for bad in ["", "h", "0h", "-1h", "1w", "1.5h"] {
+        for bad in ["", "h", "0h", "-1h", "1w", "1.5h", "1é", "é"] {
             assert_eq!(bucket_seconds(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn times_are_taken_in_utc_and_out_of_range_ones_are_refused() {
+        let at = time_param("to", Some("2026-12-04T10:00:00+02:00")).expect("valid");
+        assert_eq!(
+            at.map(|t| (t.offset(), t.hour())),
+            Some((time::UtcOffset::UTC, 8))
+        );
+        assert!(time_param("to", Some("9999-12-31T23:30:00-01:00")).is_err());
+        assert!(time_param("to", Some("yesterday")).is_err());
     }
 
     #[test]

@@ -7,13 +7,13 @@
 use super::{
     AppState,
     auth::TenantAuth,
-    body::JsonBody,
+    body::{JsonBody, PathParam},
     error::{ApiError, ErrorBody},
 };
 use crate::store::{AgentRecord, NewAgent, StoreError};
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -127,7 +127,9 @@ pub(super) async fn create_agent(
             idempotency: key.as_deref().map(|key| (key, hash.as_str())),
             at: crate::store::now(),
         })
-        .await?;
+        .await
+        // A replayed key whose agent was deleted since.
+        .map_err(agent_not_found)?;
     Ok(with_etag(StatusCode::CREATED, agent))
 }
 
@@ -149,7 +151,7 @@ pub(super) async fn list_agents(
 pub(super) async fn get_agent(
     State(state): State<AppState>,
     auth: TenantAuth,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let agent = state
         .durable
@@ -170,7 +172,7 @@ pub(super) async fn get_agent(
 pub(super) async fn update_agent(
     State(state): State<AppState>,
     auth: TenantAuth,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     headers: HeaderMap,
     JsonBody(spec): JsonBody<AgentSpec>,
 ) -> Result<Response, ApiError> {
@@ -201,7 +203,7 @@ pub(super) async fn update_agent(
 pub(super) async fn delete_agent(
     State(state): State<AppState>,
     auth: TenantAuth,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .durable

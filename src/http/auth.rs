@@ -5,11 +5,12 @@
 //! wrong, revoked or malformed key gets the same 401 so that responses reveal nothing.
 
 use super::{AppState, error::ApiError};
-use crate::api_key;
+use crate::{api_key, secret::Secret};
 use axum::{
     extract::FromRequestParts,
     http::{StatusCode, header::AUTHORIZATION, request::Parts},
 };
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use uuid::Uuid;
@@ -43,6 +44,14 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_key", message)
 }
 
+/// Compares digests, so that neither the content nor the length of the admin key leaks through
+/// timing (a slice comparison returns early on a length mismatch).
+fn is_admin_key(presented: &str, admin: &Secret) -> bool {
+    let presented = Sha256::digest(presented.as_bytes());
+    let admin = Sha256::digest(admin.expose().as_bytes());
+    bool::from(presented.as_slice().ct_eq(admin.as_slice()))
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -64,7 +73,7 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| unauthorized("the Authorization header must use the Bearer scheme"))?
             .trim();
         if let Some(admin) = &state.admin_key
-            && bool::from(presented.as_bytes().ct_eq(admin.expose().as_bytes()))
+            && is_admin_key(presented, admin)
         {
             return Ok(Self::Admin);
         }

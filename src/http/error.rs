@@ -79,6 +79,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => StatusCode::NOT_FOUND,
             StoreError::AgentExists(_)
             | StoreError::TenantExists(_)
+            | StoreError::IdConflict
             | StoreError::VersionConflict { .. } => StatusCode::CONFLICT,
             StoreError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

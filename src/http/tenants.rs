@@ -3,15 +3,11 @@
 use super::{
     AppState,
     auth::{AdminAuth, Principal},
-    body::JsonBody,
+    body::{JsonBody, PathParam},
     error::{ApiError, ErrorBody},
 };
 use crate::{api_key, store::Tenant};
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -163,7 +159,7 @@ pub(super) async fn create_api_key(
 pub(super) async fn revoke_api_key(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::not_found("api_key.not_found", "API key");
     let tenant_id = match principal {

@@ -53,11 +53,19 @@ impl MemoryHot {
             key,
             Entry {
                 value,
-                expires_at: now + ttl,
+                expires_at: expiry(now, ttl),
             },
         );
         Ok(())
     }
+}
+
+/// When an entry written at `now` with `ttl` expires; a TTL beyond the clock's range means never.
+fn expiry(now: Instant, ttl: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    now.checked_add(ttl)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 fn call_key(tenant: Uuid, call: Uuid) -> String {
@@ -130,13 +138,13 @@ impl Hot for MemoryHot {
                 if entry.expires_at <= now {
                     *entry = Entry {
                         value: Value::Counter(0),
-                        expires_at: now + ttl,
+                        expires_at: expiry(now, ttl),
                     };
                 }
             })
             .or_insert_with(|| Entry {
                 value: Value::Counter(0),
-                expires_at: now + ttl,
+                expires_at: expiry(now, ttl),
             });
         match &mut entry.value {
             Value::Counter(count) => {

@@ -1,8 +1,9 @@
 //! The Postgres backend of [`Durable`]: the source of truth in production.
 //!
 //! Migrations (`migrations/postgres`) run on a dedicated connection as the configured user. Every
-//! pooled connection then switches to the non-superuser role `voxgate_app`, so row-level security
-//! applies to everything the server does. Each tenant-scoped operation runs in a transaction that
+//! pooled connection then switches to the database's non-superuser application role
+//! (`voxgate_app_<hash of the database name>`), so row-level security binds everything the server
+//! does. Each tenant-scoped operation runs in a transaction that
 //! first sets `voxgate.tenant_id`; platform operations set `voxgate.platform` instead. Queries also
 //! filter by tenant in SQL, so isolation holds twice.
 
@@ -23,9 +24,6 @@ use std::{str::FromStr, time::Duration};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use voxgate_core::{AgentSpec, Incident};
-
-/// The role every pooled connection works as. Created by the first migration.
-pub const APP_ROLE: &str = "voxgate_app";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -48,7 +46,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Connects a pool whose connections work as [`APP_ROLE`].
+    /// Connects a pool whose connections work as this database's application role
+    /// (`voxgate_app_role()`, created by the first migration).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
@@ -56,7 +55,8 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    conn.execute("SET ROLE voxgate_app").await?;
+                    conn.execute("SELECT set_config('role', voxgate_app_role(), false)")
+                        .await?;
                     Ok(())
                 })
             })
@@ -65,7 +65,7 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    /// The pool (as [`APP_ROLE`]), for tests that check row-level security directly.
+    /// The pool (as the application role), for tests that check row-level security directly.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

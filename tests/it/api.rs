@@ -335,6 +335,8 @@ async fn calls_incidents_and_usage_are_read_back_filtered_and_paged() {
         .expect("json");
     assert_eq!(detail["call"]["end_reason"], "caller_hangup");
     assert_eq!(detail["transcript"][0]["text"], "Hello");
+    let (status, code, _) = error_code(server.get("/v1/calls/not-a-uuid", &key).await).await;
+    assert_eq!((status, code.as_str()), (400, "request.invalid_path"));
     let calls: Value = server
         .get("/v1/calls", &key)
         .await

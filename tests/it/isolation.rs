@@ -137,14 +137,15 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries() {
     let server = TestServer::start(Arc::new(store.clone()), memory()).await;
     let minted_b = voxgate::api_key::mint(b, "t", OffsetDateTime::now_utc());
     store.insert_api_key(&minted_b.record).await.expect("key");
-    seed_tenant(&server, b, minted_b.key.expose()).await;
+    let call_b = seed_tenant(&server, b, minted_b.key.expose()).await;
 
     let pool = store.pool();
-    let role = sqlx::query("SELECT current_user AS who, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user")
+    let role = sqlx::query("SELECT current_user AS who, voxgate_app_role() AS app, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user")
         .fetch_one(pool)
         .await
         .expect("role");
-    assert_eq!(role.get::<String, _>("who"), "voxgate_app");
+    assert_eq!(role.get::<String, _>("who"), role.get::<String, _>("app"));
+    assert!(role.get::<String, _>("who").starts_with("voxgate_app_"));
     assert!(!role.get::<bool, _>("rolsuper") && !role.get::<bool, _>("rolbypassrls"));
 
     // No tenant set: a raw query without any WHERE sees nothing at all.
@@ -166,11 +167,7 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries() {
     }
     // Tenant A set: B's rows stay invisible, and writing a row for B is refused.
     let mut tx = pool.begin().await.expect("tx");
-    sqlx::query("SELECT set_config('voxgate.tenant_id', $1, true)")
-        .bind(a.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("set");
+    set_tenant(&mut tx, a).await;
     for table in ["agents", "calls", "incidents", "api_keys"] {
         let sql = format!("SELECT count(*) AS n FROM {table}");
         let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -195,13 +192,28 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries() {
         "row-level security must refuse a row for another tenant"
     );
     drop(tx);
-    // Tenant B set: its rows are there (the policy filters, it does not hide everything).
+    // A tenant transaction can neither delete tenants (its own included) nor attach transcript
+    // items to another tenant's call.
     let mut tx = pool.begin().await.expect("tx");
-    sqlx::query("SELECT set_config('voxgate.tenant_id', $1, true)")
-        .bind(b.to_string())
+    set_tenant(&mut tx, a).await;
+    let deleted = sqlx::query("DELETE FROM tenants")
         .execute(&mut *tx)
         .await
-        .expect("set");
+        .expect("delete runs");
+    assert_eq!(deleted.rows_affected(), 0);
+    let stolen = sqlx::query("INSERT INTO transcript_items (tenant_id, call_id, seq, role, text, at) VALUES ($1, $2, 0, 'user', 'x', now())")
+        .bind(a)
+        .bind(call_b)
+        .execute(&mut *tx)
+        .await;
+    assert!(
+        stolen.is_err(),
+        "a transcript item must belong to a call of its own tenant"
+    );
+    drop(tx);
+    // Tenant B set: its rows are there (the policy filters, it does not hide everything).
+    let mut tx = pool.begin().await.expect("tx");
+    set_tenant(&mut tx, b).await;
     let n: i64 = sqlx::query("SELECT count(*) AS n FROM agents")
         .fetch_one(&mut *tx)
         .await
@@ -210,4 +222,73 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries() {
     assert_eq!(n, 1);
     drop(tx);
     db.drop_database().await;
+}
+
+async fn set_tenant(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, tenant: Uuid) {
+    sqlx::query("SELECT set_config('voxgate.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut **tx)
+        .await
+        .expect("tenant set");
+}
+
+#[tokio::test]
+async fn another_databases_application_role_cannot_read_this_database() {
+    use sqlx::{Connection, Executor};
+    let Some(prod) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(staging) = TestDatabase::create().await else {
+        return;
+    };
+    let staging_role: String = sqlx::query("SELECT voxgate_app_role() AS r")
+        .fetch_one(staging.store.pool())
+        .await
+        .expect("role")
+        .get("r");
+    let prod_role: String = sqlx::query("SELECT voxgate_app_role() AS r")
+        .fetch_one(prod.store.pool())
+        .await
+        .expect("role")
+        .get("r");
+    assert_ne!(
+        staging_role, prod_role,
+        "each database has its own application role"
+    );
+    // As staging's application role, inside prod's database: no privileges at all.
+    let mut conn = sqlx::PgConnection::connect(&prod.url)
+        .await
+        .expect("connect");
+    sqlx::query("SELECT set_config('role', $1, false)")
+        .bind(&staging_role)
+        .execute(&mut conn)
+        .await
+        .expect("switch role");
+    conn.execute("SELECT set_config('voxgate.platform', 'on', false)")
+        .await
+        .expect("platform flag");
+    for table in ["tenants", "api_keys", "agents", "calls", "_sqlx_migrations"] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let read = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
+            .await;
+        assert!(read.is_err(), "staging's role read prod's {table}");
+    }
+    // And prod's own role may not touch the migration history.
+    let mut conn = sqlx::PgConnection::connect(&prod.url)
+        .await
+        .expect("connect");
+    sqlx::query("SELECT set_config('role', $1, false)")
+        .bind(&prod_role)
+        .execute(&mut conn)
+        .await
+        .expect("switch role");
+    let tampered = conn.execute("DELETE FROM _sqlx_migrations").await;
+    assert!(
+        tampered.is_err(),
+        "the application role must not rewrite migration history"
+    );
+    drop(conn);
+    prod.drop_database().await;
+    staging.drop_database().await;
 }

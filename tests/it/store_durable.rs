@@ -235,6 +235,18 @@ async fn idempotent_create_returns_the_first_agent_and_rejects_a_different_reque
         .expect("replayed");
     assert_eq!(first, again);
     assert_eq!(store.list_agents(tenant).await.expect("listed").len(), 1);
+    // A replay after an update still answers with what the creation made.
+    let later = spec("desk", "Updated since.");
+    let at = datetime!(2026-12-02 10:00 UTC);
+    store
+        .update_agent(tenant, &later, 1, at)
+        .await
+        .expect("updated");
+    let replay = store
+        .create_agent(new_agent(tenant, &desk, Some(("key-1", "hash-a"))))
+        .await
+        .expect("replayed");
+    assert_eq!(replay, first);
     let other = spec("other", "Different.");
     assert!(matches!(
         store
@@ -319,6 +331,14 @@ async fn calls_and_transcripts_round_trip_and_duplicates_are_kept_once(store: &d
         store.append_transcript(b, &stray).await,
         Err(StoreError::NotFound)
     ));
+    // Another tenant cannot take over (or silently fail to write) a call id that is A's.
+    let mut hijack = ended.clone();
+    hijack.tenant_id = b;
+    let hijacked = store.upsert_call(&hijack).await;
+    assert!(
+        matches!(hijacked, Err(StoreError::IdConflict)),
+        "{hijacked:?}"
+    );
     let (got, transcript) = store.get_call(a, ended.id).await.expect("read");
     assert_eq!(got, ended);
     let texts: Vec<&str> = transcript.iter().map(|t| t.text.as_str()).collect();

@@ -57,7 +57,7 @@ fn cursor(page: &Page) -> (Option<OffsetDateTime>, Uuid) {
 impl PostgresStore {
     pub(super) async fn upsert_call_tx(&self, call: &CallRecord) -> StoreResult<()> {
         let mut tx = self.for_tenant(call.tenant_id).await?;
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO calls (id, tenant_id, agent, transport, caller, status, started_at, \
              ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
@@ -74,7 +74,17 @@ impl PostgresStore {
         .bind(call.ended_at)
         .bind(&call.end_reason)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|error| match error {
+            // Row-level security refuses to touch another tenant's row with that id.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
+                StoreError::IdConflict
+            }
+            other => other.into(),
+        })?;
+        if written.rows_affected() == 0 {
+            return Err(StoreError::IdConflict);
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -34,6 +34,23 @@ pub(super) async fn fetch(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The agent as its creation left it (version 1), for idempotent replays.
+async fn fetch_created(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: Uuid,
+    name: &str,
+) -> StoreResult<Option<AgentRecord>> {
+    let row = sqlx::query(
+        "SELECT name, version, spec, created_at, created_at AS updated_at FROM agent_versions \
+         WHERE tenant_id = $1 AND name = $2 AND version = 1",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 async fn insert_version(
     tx: &mut Transaction<'static, Postgres>,
     tenant: Uuid,
@@ -88,7 +105,7 @@ impl PostgresStore {
                     return Err(StoreError::IdempotencyMismatch);
                 }
                 let name: String = row.try_get("agent_name")?;
-                let agent = fetch(&mut tx, new.tenant, &name).await?;
+                let agent = fetch_created(&mut tx, new.tenant, &name).await?;
                 tx.commit().await?;
                 return agent.ok_or(StoreError::NotFound);
             }

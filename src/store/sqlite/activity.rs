@@ -58,7 +58,7 @@ fn cursor(page: &Page) -> (i64, Uuid) {
 
 impl SqliteStore {
     pub(super) async fn upsert_call_tx(&self, call: &CallRecord) -> StoreResult<()> {
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO calls (id, tenant_id, agent, transport, caller, status, started_at, \
              ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
@@ -76,6 +76,9 @@ impl SqliteStore {
         .bind(&call.end_reason)
         .execute(&self.pool)
         .await?;
+        if written.rows_affected() == 0 {
+            return Err(StoreError::IdConflict);
+        }
         Ok(())
     }
 

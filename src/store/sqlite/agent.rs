@@ -39,6 +39,23 @@ pub(super) async fn fetch(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The agent as its creation left it (version 1), for idempotent replays.
+async fn fetch_created(
+    conn: &mut SqliteConnection,
+    tenant: Uuid,
+    name: &str,
+) -> StoreResult<Option<AgentRecord>> {
+    let row = sqlx::query(
+        "SELECT name, version, spec, created_at, created_at AS updated_at FROM agent_versions \
+         WHERE tenant_id = $1 AND name = $2 AND version = 1",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 async fn insert_version(
     conn: &mut SqliteConnection,
     tenant: Uuid,
@@ -93,7 +110,7 @@ impl SqliteStore {
                     return Err(StoreError::IdempotencyMismatch);
                 }
                 let name: String = row.try_get("agent_name")?;
-                let agent = fetch(&mut tx, new.tenant, &name).await?;
+                let agent = fetch_created(&mut tx, new.tenant, &name).await?;
                 tx.commit().await?;
                 return agent.ok_or(StoreError::NotFound);
             }

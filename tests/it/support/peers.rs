@@ -62,7 +62,7 @@ pub fn with_database(url: &str, database: &str) -> String {
 /// Serialises database creation and migration: the first migration creates a cluster-wide role.
 static MIGRATION_LOCK: Mutex<()> = Mutex::const_new(());
 
-/// A throwaway Postgres database, migrated, with a store connected as `voxgate_app`.
+/// A throwaway Postgres database, migrated, with a store connected as its application role.
 pub struct TestDatabase {
     pub url: String,
     pub name: String,
