@@ -22,7 +22,10 @@ pub fn init_logging(config: &LogConfig) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // If stderr is gone, dropping log lines beats the subscriber's eprintln! panicking.
+        .log_internal_errors(false);
     let _ = match config.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

@@ -9,6 +9,7 @@
 mod agents_shipped;
 mod api;
 mod architecture;
+mod bad_input;
 mod isolation;
 mod serve;
 mod store_durable;

@@ -138,7 +138,20 @@ async fn serve_with_no_configuration_runs_on_sqlite_and_memory() {
     );
     let key = mint_key(&data.path, &[]).await;
     check_running_server(&addr, &key, "sqlite", "memory").await;
-    child.kill().await.expect("stopped");
+    // SIGTERM is a graceful stop: the process exits by itself, successfully, even though the
+    // reader of its log has gone by now (a lost log line must not crash the server).
+    let pid = child.id().expect("running").to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("voxgate stops within 10 s of SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "{status:?}");
     // A restart finds the agents unchanged (no new versions from re-loading the same files).
     let (mut child, addr, _) = serve(&data.path, &[]).await;
     let client = reqwest::Client::new();
