@@ -50,12 +50,21 @@ pub enum StoreError {
     /// The backend could not be reached or failed; worth retrying later.
     #[error("storage backend unavailable: {0}")]
     Unavailable(String),
+    /// The backend refused the operation (a constraint, a privilege, bad SQL): a bug, not
+    /// worth retrying.
+    #[error("storage backend refused the operation: {0}")]
+    Rejected(String),
     /// Stored data could not be decoded: a bug or corruption.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
 
 impl StoreError {
+    /// True when trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     /// The stable error code for API bodies and metrics.
     pub fn code(&self) -> &'static str {
         match self {
@@ -66,6 +75,7 @@ impl StoreError {
             Self::TenantExists(_) => "tenant.already_exists",
             Self::IdConflict => "store.id_conflict",
             Self::Unavailable(_) => "store.unavailable",
+            Self::Rejected(_) => "store.rejected",
             Self::Corrupt(_) => "store.corrupt",
         }
     }
@@ -78,6 +88,11 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 Self::Corrupt(error.to_string())
             }
+            // Connection trouble is worth retrying; anything the database itself refused is not.
+            sqlx::Error::Database(_)
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::TypeNotFound { .. } => Self::Rejected(error.to_string()),
             other => Self::Unavailable(other.to_string()),
         }
     }

@@ -83,13 +83,18 @@ impl From<StoreError> for ApiError {
             | StoreError::VersionConflict { .. } => StatusCode::CONFLICT,
             StoreError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            StoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            StoreError::Corrupt(_) | StoreError::Rejected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &error {
             // Driver messages can carry hostnames or query text; keep them in the log only.
-            StoreError::Unavailable(_) | StoreError::Corrupt(_) => {
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) | StoreError::Rejected(_) => {
                 tracing::error!(code = error.code(), error = %error, "Store operation failed.");
-                "the store could not complete the request; try again".to_owned()
+                match error.is_retryable() {
+                    true => "the store is unavailable; try again shortly".to_owned(),
+                    false => {
+                        "the store failed on this request; the error has been logged".to_owned()
+                    }
+                }
             }
             _ => error.to_string(),
         };
