@@ -16,6 +16,7 @@ pub mod api_key;
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod provider;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -7,7 +7,9 @@
 //! tungstenite or str0m, and a test in the server crate checks that it stays so.
 
 pub mod agent;
+pub mod audio;
 pub mod incident;
+pub mod session;
 
 pub use agent::{AgentSpec, FieldError};
 pub use incident::{FailureMode, Incident, Severity};

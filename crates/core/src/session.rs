@@ -1,0 +1,1 @@
+//! The per-call session state machine (in progress).

@@ -1,0 +1,1 @@
+//! Model providers: the realtime provider simulator (and, next, the OpenAI Realtime client).
