@@ -1,1 +1,335 @@
-//! The per-call session state machine (in progress).
+//! The per-call session state machine: the only owner of a call's conversation and turn state.
+//!
+//! Sans-IO in the str0m/quinn style. The driver feeds inputs with the current time
+//! ([`Session::handle_client`], [`Session::handle_provider`], [`Session::handle_timeout`]) and
+//! after every input drains [`Session::poll_output`] until it returns [`Output::Timeout`] (or
+//! [`Output::Closed`]). The session never reads a clock, touches a socket or blocks.
+//!
+//! It owns:
+//! - the conversation: user items from the provider's transcription, assistant items with what
+//!   the caller actually heard (from playback marks), persisted as they finish;
+//! - turns and barge-in: caller speech while agent audio is still playing clears the client's
+//!   playback, cancels the response and truncates the assistant item to the played milliseconds;
+//! - the greeting at start, and the end of the call (hang-up, maximum duration, provider failure),
+//!   with incidents and measurements as outputs.
+
+mod caller_audio;
+pub mod event;
+mod playback;
+#[cfg(test)]
+mod tests;
+
+pub use event::*;
+
+use crate::incident::{FailureMode, Severity};
+use caller_audio::CallerAudio;
+use playback::{ItemPlayback, Playback, played_text};
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
+
+/// Settings of one call's session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Spoken first, if set.
+    pub greeting: Option<String>,
+    /// The call ends after this long.
+    pub max_duration: Duration,
+    /// How much recent caller audio to keep for replay after a provider switch.
+    pub caller_audio_window: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            greeting: None,
+            max_duration: Duration::from_secs(1800),
+            caller_audio_window: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One call's state machine. See the module docs for the driving protocol.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    deadline: Instant,
+    outputs: VecDeque<Output>,
+    playback: Playback,
+    caller_audio: CallerAudio,
+    /// The response in progress, by provider id.
+    response: Option<String>,
+    greeted: bool,
+    /// When the caller last stopped speaking, until the answer's first audio arrives.
+    awaiting_first_audio: Option<Instant>,
+    speaking: bool,
+    next_seq: u64,
+    ended: bool,
+}
+
+impl Session {
+    /// A session for a call that starts at `now`.
+    pub fn new(now: Instant, config: SessionConfig) -> Self {
+        let window_ms = u64::try_from(config.caller_audio_window.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            deadline: now + config.max_duration,
+            caller_audio: CallerAudio::new(window_ms),
+            config,
+            outputs: VecDeque::new(),
+            playback: Playback::default(),
+            response: None,
+            greeted: false,
+            awaiting_first_audio: None,
+            speaking: false,
+            next_seq: 0,
+            ended: false,
+        }
+    }
+
+    /// The next thing to do. Drain until [`Output::Timeout`] or [`Output::Closed`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        match self.ended {
+            true => Output::Closed,
+            false => Output::Timeout(self.deadline),
+        }
+    }
+
+    /// Caller audio kept for replay into another provider, oldest first.
+    pub fn recent_caller_audio(&self) -> impl Iterator<Item = &AudioChunk> {
+        self.caller_audio.chunks()
+    }
+
+    /// An event from the caller's side. (`_now` is part of the driving contract; no client
+    /// event needs the time yet.)
+    pub fn handle_client(&mut self, _now: Instant, event: ClientEvent) {
+        if self.ended {
+            return;
+        }
+        match event {
+            ClientEvent::Audio(chunk) => {
+                self.caller_audio.push(chunk.clone());
+                self.send_provider(ProviderCommand::AppendAudio(chunk));
+            }
+            ClientEvent::MarkPlayed(mark) => {
+                self.playback.played(mark);
+                self.finish_played_items();
+            }
+            ClientEvent::Dtmf(_) => {}
+            ClientEvent::Hangup => self.end(EndReason::CallerHangup),
+        }
+    }
+
+    /// An event from the realtime provider.
+    pub fn handle_provider(&mut self, now: Instant, event: ProviderEvent) {
+        if self.ended {
+            return;
+        }
+        match event {
+            ProviderEvent::Ready => self.greet(),
+            ProviderEvent::SpeechStarted => self.barge_in_if_speaking(),
+            ProviderEvent::SpeechStopped => self.awaiting_first_audio = Some(now),
+            ProviderEvent::UserTranscript { text } => self.user_said(text),
+            ProviderEvent::ResponseStarted { response_id } => self.response = Some(response_id),
+            ProviderEvent::AudioDelta { item_id, chunk } => self.agent_audio(now, &item_id, chunk),
+            ProviderEvent::TranscriptDelta { item_id, delta } => {
+                self.playback.transcript(&item_id, &delta);
+            }
+            ProviderEvent::ResponseDone { status, usage, .. } => {
+                self.response_done(status, usage);
+            }
+            ProviderEvent::Error { class, code } => self.provider_error(class, &code),
+            ProviderEvent::Closed { class } => self.provider_lost(class, "connection_closed"),
+        }
+    }
+
+    /// Time has reached a deadline returned by [`Output::Timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.ended && now >= self.deadline {
+            self.end(EndReason::MaxDuration);
+        }
+    }
+
+    fn send_provider(&mut self, command: ProviderCommand) {
+        self.outputs.push_back(Output::Provider(command));
+    }
+
+    fn send_client(&mut self, command: ClientCommand) {
+        self.outputs.push_back(Output::Client(command));
+    }
+
+    fn greet(&mut self) {
+        if self.greeted {
+            return;
+        }
+        self.greeted = true;
+        if let Some(greeting) = &self.config.greeting {
+            let instructions = format!(
+                "Greet the caller by saying exactly this, and nothing else: \"{greeting}\""
+            );
+            self.send_provider(ProviderCommand::CreateResponse {
+                instructions: Some(instructions),
+            });
+        }
+    }
+
+    fn user_said(&mut self, text: String) {
+        self.send_client(ClientCommand::Transcript {
+            role: Role::User,
+            text: text.clone(),
+            is_final: true,
+        });
+        self.persist_item(Role::User, text, None);
+    }
+
+    fn agent_audio(&mut self, now: Instant, item_id: &str, chunk: AudioChunk) {
+        if let Some(stopped) = self.awaiting_first_audio.take() {
+            let latency = now.saturating_duration_since(stopped);
+            self.outputs
+                .push_back(Output::Measure(Measurement::FirstAudio(latency)));
+        }
+        if !self.speaking {
+            self.speaking = true;
+            self.send_client(ClientCommand::AgentSpeaking(true));
+        }
+        let mark = self.playback.sent(item_id, chunk.duration_ms());
+        self.send_client(ClientCommand::Audio { chunk, mark });
+    }
+
+    fn response_done(&mut self, status: ResponseStatus, usage: Option<Usage>) {
+        self.response = None;
+        if let Some(usage) = usage {
+            self.outputs
+                .push_back(Output::Persist(PersistCommand::Usage(usage)));
+        }
+        if status == ResponseStatus::Failed {
+            self.report(
+                FailureMode::ProviderOutage,
+                Severity::Warning,
+                "response_failed",
+                serde_json::json!({ "status": "failed" }),
+            );
+        }
+        self.playback.complete_all();
+        self.finish_played_items();
+    }
+
+    fn barge_in_if_speaking(&mut self) {
+        let active = self.response.is_some();
+        if !(active || self.playback.is_playing()) {
+            return;
+        }
+        self.send_client(ClientCommand::ClearPlayback);
+        if active {
+            self.send_provider(ProviderCommand::CancelResponse);
+            self.response = None;
+        }
+        let items = self.playback.interrupt();
+        if let Some(cut) = items.iter().find(|item| item.played_ms < item.sent_ms) {
+            self.send_provider(ProviderCommand::Truncate {
+                item_id: cut.item_id.clone(),
+                audio_end_ms: cut.played_ms,
+            });
+        }
+        self.outputs
+            .push_back(Output::Measure(Measurement::BargeIn));
+        self.finish_items(items);
+    }
+
+    fn finish_played_items(&mut self) {
+        let finished = self.playback.take_finished();
+        self.finish_items(finished);
+    }
+
+    /// Persists finished assistant items with what was heard, and notes when speaking stops.
+    fn finish_items(&mut self, items: Vec<ItemPlayback>) {
+        for item in items {
+            let text = played_text(&item.text, item.played_ms, item.sent_ms);
+            self.send_client(ClientCommand::Transcript {
+                role: Role::Assistant,
+                text: text.clone(),
+                is_final: true,
+            });
+            self.persist_item(Role::Assistant, text, Some(item.played_ms));
+        }
+        if self.speaking && !self.playback.is_playing() && self.response.is_none() {
+            self.speaking = false;
+            self.send_client(ClientCommand::AgentSpeaking(false));
+        }
+    }
+
+    fn persist_item(&mut self, role: Role, text: String, played_ms: Option<u64>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.outputs
+            .push_back(Output::Persist(PersistCommand::Item {
+                seq,
+                role,
+                text,
+                played_ms,
+            }));
+    }
+
+    fn provider_error(&mut self, class: ErrorClass, code: &str) {
+        match class {
+            ErrorClass::Terminal => self.provider_lost(class, code),
+            ErrorClass::Retryable => {
+                let mode = match code {
+                    "rate_limit_exceeded" => FailureMode::RateLimitCascade,
+                    _ => FailureMode::ProviderOutage,
+                };
+                let detail =
+                    serde_json::json!({ "code": code, "during_response": self.response.is_some() });
+                self.report(mode, Severity::Warning, "continued", detail);
+            }
+        }
+    }
+
+    /// The provider is gone for this call. Until failover exists, the call ends cleanly with
+    /// everything heard so far persisted.
+    fn provider_lost(&mut self, class: ErrorClass, code: &str) {
+        let detail = serde_json::json!({
+            "code": code,
+            "retryable": class == ErrorClass::Retryable,
+            "during_response": self.response.is_some(),
+        });
+        self.report(
+            FailureMode::ProviderOutage,
+            Severity::Critical,
+            "call_ended",
+            detail,
+        );
+        self.end(EndReason::ProviderFailure);
+    }
+
+    fn report(
+        &mut self,
+        mode: FailureMode,
+        severity: Severity,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) {
+        self.outputs.push_back(Output::Incident(IncidentReport {
+            mode,
+            severity,
+            action,
+            detail,
+        }));
+    }
+
+    fn end(&mut self, reason: EndReason) {
+        if self.response.take().is_some() && reason != EndReason::ProviderFailure {
+            self.send_provider(ProviderCommand::CancelResponse);
+        }
+        let items = self.playback.interrupt();
+        self.finish_items(items);
+        self.send_provider(ProviderCommand::Close);
+        self.send_client(ClientCommand::Ended(reason));
+        self.outputs
+            .push_back(Output::Persist(PersistCommand::CallEnded(reason)));
+        self.ended = true;
+    }
+}

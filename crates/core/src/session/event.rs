@@ -1,0 +1,313 @@
+//! What goes into a session (client and provider events) and what comes out (outputs).
+//!
+//! Events are provider- and transport-neutral: a transport turns its wire frames into
+//! [`ClientEvent`]s, a provider client turns its protocol into [`ProviderEvent`]s, and the driver
+//! carries each [`Output`] to where it belongs. Nothing here knows JSON, sockets or clocks.
+
+use crate::incident::{FailureMode, Severity};
+use std::time::{Duration, Instant};
+
+/// How audio bytes are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioFormat {
+    /// 16-bit signed little-endian mono PCM at the given rate.
+    Pcm16 {
+        /// Samples per second.
+        rate: u32,
+    },
+    /// G.711 μ-law, 8 kHz.
+    Pcmu,
+    /// G.711 A-law, 8 kHz.
+    Pcma,
+}
+
+impl AudioFormat {
+    /// Bytes per millisecond of audio.
+    pub fn bytes_per_ms(self) -> u32 {
+        match self {
+            Self::Pcm16 { rate } => rate / 1000 * 2,
+            Self::Pcmu | Self::Pcma => 8,
+        }
+    }
+
+    /// Whole milliseconds of audio in `bytes` bytes.
+    pub fn duration_ms(self, bytes: usize) -> u64 {
+        let per_ms = u64::from(self.bytes_per_ms().max(1));
+        bytes as u64 / per_ms
+    }
+}
+
+/// A piece of audio in a known format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudioChunk {
+    /// Encoding of `data`.
+    pub format: AudioFormat,
+    /// The encoded audio.
+    pub data: Vec<u8>,
+}
+
+impl AudioChunk {
+    /// Whole milliseconds of audio in this chunk.
+    pub fn duration_ms(&self) -> u64 {
+        self.format.duration_ms(self.data.len())
+    }
+}
+
+/// Identifies one playback mark the session asked the transport to report back.
+pub type MarkId = u64;
+
+/// Something the caller's side did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    /// Caller audio, in the call's audio format.
+    Audio(AudioChunk),
+    /// The client has played everything sent before the mark with this id.
+    MarkPlayed(MarkId),
+    /// A DTMF digit.
+    Dtmf(char),
+    /// The caller hung up.
+    Hangup,
+}
+
+/// Whether an error is worth retrying, decided where it was born.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Transient: overload, timeouts, 5xx, rate limits.
+    Retryable,
+    /// Will not heal by retrying: bad key, no quota, invalid request.
+    Terminal,
+}
+
+/// How a provider response ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseStatus {
+    /// Finished normally.
+    Completed,
+    /// Cancelled (barge-in or explicit cancel).
+    Cancelled,
+    /// Failed on the provider side.
+    Failed,
+    /// Stopped early (token limit, content filter).
+    Incomplete,
+}
+
+/// Token usage of one response, as the provider reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Input tokens (text and audio).
+    pub input_tokens: u64,
+    /// Output tokens (text and audio).
+    pub output_tokens: u64,
+}
+
+/// Something the realtime provider did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProviderEvent {
+    /// The provider session is configured and ready.
+    Ready,
+    /// The provider's VAD heard the caller start speaking.
+    SpeechStarted,
+    /// The provider's VAD heard the caller stop speaking.
+    SpeechStopped,
+    /// The caller's turn, transcribed.
+    UserTranscript {
+        /// What the caller said.
+        text: String,
+    },
+    /// A response began.
+    ResponseStarted {
+        /// Provider's response id.
+        response_id: String,
+    },
+    /// Agent audio for an assistant item.
+    AudioDelta {
+        /// Provider's item id.
+        item_id: String,
+        /// The audio.
+        chunk: AudioChunk,
+    },
+    /// Agent transcript text for an assistant item.
+    TranscriptDelta {
+        /// Provider's item id.
+        item_id: String,
+        /// Text to append.
+        delta: String,
+    },
+    /// A response ended.
+    ResponseDone {
+        /// Provider's response id.
+        response_id: String,
+        /// How it ended.
+        status: ResponseStatus,
+        /// Tokens used, when reported.
+        usage: Option<Usage>,
+    },
+    /// The provider reported an error; the connection may still be open.
+    Error {
+        /// Retry class.
+        class: ErrorClass,
+        /// Provider's error code (`rate_limit_exceeded`, `server_error`, ...).
+        code: String,
+    },
+    /// The provider connection closed.
+    Closed {
+        /// Retry class of the cause.
+        class: ErrorClass,
+    },
+}
+
+/// Something to send to the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderCommand {
+    /// Append caller audio to the provider's input buffer.
+    AppendAudio(AudioChunk),
+    /// Ask for a response; `instructions` override the session's for this response only.
+    CreateResponse {
+        /// Per-response instructions.
+        instructions: Option<String>,
+    },
+    /// Cancel the response in progress.
+    CancelResponse,
+    /// Cut an assistant item to what the caller actually heard.
+    Truncate {
+        /// Provider's item id.
+        item_id: String,
+        /// Milliseconds of the item's audio that were played.
+        audio_end_ms: u64,
+    },
+    /// Close the provider session.
+    Close,
+}
+
+/// Something to send to the caller's side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientCommand {
+    /// Agent audio to play, followed by a mark to report back once played.
+    Audio {
+        /// The audio.
+        chunk: AudioChunk,
+        /// Report this mark when everything up to here has been played.
+        mark: MarkId,
+    },
+    /// Drop all queued agent audio now (barge-in).
+    ClearPlayback,
+    /// Whether the agent is speaking.
+    AgentSpeaking(bool),
+    /// A transcript line; `is_final` once the item is complete.
+    Transcript {
+        /// `user` or `assistant`.
+        role: Role,
+        /// The text so far (final: as played).
+        text: String,
+        /// True once the item is complete.
+        is_final: bool,
+    },
+    /// The call is over.
+    Ended(EndReason),
+}
+
+/// Who said a conversation item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The caller.
+    User,
+    /// The agent.
+    Assistant,
+}
+
+impl Role {
+    /// `user` or `assistant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+/// Why a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up.
+    CallerHangup,
+    /// The agent ended the call.
+    AgentEnded,
+    /// The call reached the agent's maximum duration.
+    MaxDuration,
+    /// The provider failed and no other path could take the call.
+    ProviderFailure,
+}
+
+impl EndReason {
+    /// Stable snake_case name, as stored in the call record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CallerHangup => "caller_hangup",
+            Self::AgentEnded => "agent_ended",
+            Self::MaxDuration => "max_duration",
+            Self::ProviderFailure => "provider_failure",
+        }
+    }
+}
+
+/// Something to write to the stores.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PersistCommand {
+    /// A finished conversation item.
+    Item {
+        /// Position in the conversation, from 0.
+        seq: u64,
+        /// Who said it.
+        role: Role,
+        /// What was said (assistant: what was played).
+        text: String,
+        /// Milliseconds of agent audio played (assistant items).
+        played_ms: Option<u64>,
+    },
+    /// Usage of one response.
+    Usage(Usage),
+    /// The call ended.
+    CallEnded(EndReason),
+}
+
+/// A failure a detector saw; the driver adds tenant, agent, call and wall-clock time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentReport {
+    /// Which failure mode.
+    pub mode: FailureMode,
+    /// How bad.
+    pub severity: Severity,
+    /// What the session did, as a snake_case verb phrase.
+    pub action: &'static str,
+    /// Structured detail (timings, codes); never personal data.
+    pub detail: serde_json::Value,
+}
+
+/// A measurement the driver turns into metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measurement {
+    /// End of caller speech → first agent audio of the answer.
+    FirstAudio(Duration),
+    /// The caller barged in.
+    BargeIn,
+}
+
+/// What the session wants done. `Timeout` means: nothing more now; call
+/// [`crate::session::Session::handle_timeout`] at this instant unless another input comes first.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send to the provider.
+    Provider(ProviderCommand),
+    /// Send to the caller's side.
+    Client(ClientCommand),
+    /// Write to the stores.
+    Persist(PersistCommand),
+    /// Record an incident.
+    Incident(IncidentReport),
+    /// Record a measurement.
+    Measure(Measurement),
+    /// Nothing else to do before this instant.
+    Timeout(Instant),
+    /// The session is over; drop it.
+    Closed,
+}

@@ -1,0 +1,388 @@
+//! Scenario tests of the session on virtual time: a harness feeds events at chosen instants and
+//! collects every output until the session waits.
+
+use super::*;
+use serde_json::json;
+
+const MS: Duration = Duration::from_millis(1);
+
+struct Harness {
+    session: Session,
+    start: Instant,
+    now: Instant,
+    outputs: Vec<Output>,
+}
+
+impl Harness {
+    fn new(config: SessionConfig) -> Self {
+        #[allow(clippy::disallowed_methods)] // the one real instant; everything after is virtual
+        let start = Instant::now();
+        let mut harness = Self {
+            session: Session::new(start, config),
+            start,
+            now: start,
+            outputs: Vec::new(),
+        };
+        harness.drain();
+        harness
+    }
+
+    fn at(&mut self, ms: u64) -> &mut Self {
+        self.now = self.start + MS * u32::try_from(ms).expect("small");
+        self
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.session.poll_output() {
+                Output::Timeout(deadline) => {
+                    assert!(deadline >= self.now, "a deadline in the past");
+                    return;
+                }
+                Output::Closed => {
+                    self.outputs.push(Output::Closed);
+                    return;
+                }
+                other => self.outputs.push(other),
+            }
+        }
+    }
+
+    fn client(&mut self, event: ClientEvent) -> &mut Self {
+        self.session.handle_client(self.now, event);
+        self.drain();
+        self
+    }
+
+    fn provider(&mut self, event: ProviderEvent) -> &mut Self {
+        self.session.handle_provider(self.now, event);
+        self.drain();
+        self
+    }
+
+    fn take(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// Agent audio of `ms` milliseconds for `item`; returns the mark it was sent with.
+    fn agent_audio(&mut self, item: &str, ms: usize) -> MarkId {
+        let chunk = AudioChunk {
+            format: AudioFormat::Pcmu,
+            data: vec![0xFF; ms * 8],
+        };
+        self.provider(ProviderEvent::AudioDelta {
+            item_id: item.to_owned(),
+            chunk,
+        });
+        let mark = self.outputs.iter().rev().find_map(|output| match output {
+            Output::Client(ClientCommand::Audio { mark, .. }) => Some(*mark),
+            _ => None,
+        });
+        mark.expect("agent audio goes to the client with a mark")
+    }
+
+    fn answer(&mut self, item: &str, text: &str, chunks: usize) -> Vec<MarkId> {
+        self.provider(ProviderEvent::ResponseStarted {
+            response_id: "resp_1".into(),
+        });
+        self.provider(ProviderEvent::TranscriptDelta {
+            item_id: item.into(),
+            delta: text.into(),
+        });
+        (0..chunks).map(|_| self.agent_audio(item, 100)).collect()
+    }
+
+    fn done(&mut self, status: ResponseStatus) -> &mut Self {
+        self.provider(ProviderEvent::ResponseDone {
+            response_id: "resp_1".into(),
+            status,
+            usage: Some(Usage {
+                input_tokens: 10,
+                output_tokens: 20,
+            }),
+        })
+    }
+}
+
+fn persisted_items(outputs: &[Output]) -> Vec<(u64, Role, String, Option<u64>)> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Persist(PersistCommand::Item {
+                seq,
+                role,
+                text,
+                played_ms,
+            }) => Some((*seq, *role, text.clone(), *played_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has(outputs: &[Output], wanted: &Output) -> bool {
+    outputs.iter().any(|output| output == wanted)
+}
+
+fn greeting_config() -> SessionConfig {
+    SessionConfig {
+        greeting: Some("Hello, Harbourside clinic.".into()),
+        ..SessionConfig::default()
+    }
+}
+
+#[test]
+fn the_greeting_is_requested_once_when_the_provider_is_ready() {
+    let mut h = Harness::new(greeting_config());
+    h.provider(ProviderEvent::Ready)
+        .provider(ProviderEvent::Ready);
+    let creates: Vec<_> = h
+        .take()
+        .into_iter()
+        .filter(|o| matches!(o, Output::Provider(ProviderCommand::CreateResponse { .. })))
+        .collect();
+    assert_eq!(creates.len(), 1);
+    let Output::Provider(ProviderCommand::CreateResponse {
+        instructions: Some(text),
+    }) = &creates[0]
+    else {
+        panic!("greeting carries instructions");
+    };
+    assert!(text.contains("Hello, Harbourside clinic."));
+}
+
+#[test]
+fn caller_audio_goes_to_the_provider_and_is_kept_for_replay() {
+    let mut h = Harness::new(SessionConfig::default());
+    let chunk = AudioChunk {
+        format: AudioFormat::Pcmu,
+        data: vec![0x55; 160],
+    };
+    h.client(ClientEvent::Audio(chunk.clone()));
+    assert_eq!(
+        h.take(),
+        vec![Output::Provider(ProviderCommand::AppendAudio(
+            chunk.clone()
+        ))]
+    );
+    assert_eq!(
+        h.session.recent_caller_audio().collect::<Vec<_>>(),
+        vec![&chunk]
+    );
+}
+
+#[test]
+fn a_turn_is_measured_and_the_answer_is_persisted_once_played() {
+    let mut h = Harness::new(SessionConfig::default());
+    h.provider(ProviderEvent::SpeechStarted);
+    h.at(1000).provider(ProviderEvent::SpeechStopped);
+    h.provider(ProviderEvent::UserTranscript {
+        text: "When do you open?".into(),
+    });
+    h.at(1350);
+    let marks = h.answer("item_a", "We open at nine.", 3);
+    h.done(ResponseStatus::Completed);
+    let outputs = h.take();
+    assert!(has(
+        &outputs,
+        &Output::Measure(Measurement::FirstAudio(MS * 350))
+    ));
+    assert!(has(
+        &outputs,
+        &Output::Client(ClientCommand::AgentSpeaking(true))
+    ));
+    assert!(has(
+        &outputs,
+        &Output::Persist(PersistCommand::Usage(Usage {
+            input_tokens: 10,
+            output_tokens: 20
+        }))
+    ));
+    // Only the user item so far: the answer has been sent, not yet heard.
+    assert_eq!(
+        persisted_items(&outputs),
+        vec![(0, Role::User, "When do you open?".into(), None)]
+    );
+    for mark in marks {
+        h.client(ClientEvent::MarkPlayed(mark));
+    }
+    let outputs = h.take();
+    assert_eq!(
+        persisted_items(&outputs),
+        vec![(1, Role::Assistant, "We open at nine.".into(), Some(300))]
+    );
+    assert!(has(
+        &outputs,
+        &Output::Client(ClientCommand::AgentSpeaking(false))
+    ));
+}
+
+#[test]
+fn barge_in_clears_playback_cancels_and_truncates_to_the_played_milliseconds() {
+    let mut h = Harness::new(SessionConfig::default());
+    let marks = h.answer(
+        "item_a",
+        "Our opening hours are nine to five on weekdays.",
+        10,
+    );
+    // The carrier confirms 300 ms of the 1000 ms sent, then the caller talks over the agent.
+    h.client(ClientEvent::MarkPlayed(marks[2]));
+    h.take();
+    h.provider(ProviderEvent::SpeechStarted);
+    let outputs = h.take();
+    let expected_head = [
+        Output::Client(ClientCommand::ClearPlayback),
+        Output::Provider(ProviderCommand::CancelResponse),
+        Output::Provider(ProviderCommand::Truncate {
+            item_id: "item_a".into(),
+            audio_end_ms: 300,
+        }),
+        Output::Measure(Measurement::BargeIn),
+    ];
+    assert_eq!(outputs[..4], expected_head[..]);
+    assert_eq!(
+        persisted_items(&outputs),
+        vec![(0, Role::Assistant, "Our opening".into(), Some(300))]
+    );
+    // Marks the carrier echoes after the clear do not count as played.
+    h.client(ClientEvent::MarkPlayed(marks[9]));
+    assert!(persisted_items(&h.take()).is_empty());
+}
+
+#[test]
+fn barge_in_after_the_response_finished_still_truncates_what_is_playing() {
+    let mut h = Harness::new(SessionConfig::default());
+    let marks = h.answer("item_a", "Goodbye then, have a lovely day.", 5);
+    h.done(ResponseStatus::Completed);
+    h.client(ClientEvent::MarkPlayed(marks[0]));
+    h.take();
+    h.provider(ProviderEvent::SpeechStarted);
+    let outputs = h.take();
+    assert!(has(&outputs, &Output::Client(ClientCommand::ClearPlayback)));
+    assert!(!has(
+        &outputs,
+        &Output::Provider(ProviderCommand::CancelResponse)
+    ));
+    assert!(has(
+        &outputs,
+        &Output::Provider(ProviderCommand::Truncate {
+            item_id: "item_a".into(),
+            audio_end_ms: 100
+        })
+    ));
+}
+
+#[test]
+fn caller_speech_while_the_agent_is_silent_is_not_a_barge_in() {
+    let mut h = Harness::new(SessionConfig::default());
+    h.provider(ProviderEvent::SpeechStarted);
+    assert!(h.take().is_empty());
+}
+
+#[test]
+fn hanging_up_mid_response_cancels_it_and_keeps_what_was_heard() {
+    let mut h = Harness::new(SessionConfig::default());
+    let marks = h.answer("item_a", "Let me check the diary for you now.", 4);
+    h.client(ClientEvent::MarkPlayed(marks[1]));
+    h.take();
+    h.client(ClientEvent::Hangup);
+    let outputs = h.take();
+    assert!(has(
+        &outputs,
+        &Output::Provider(ProviderCommand::CancelResponse)
+    ));
+    assert!(has(&outputs, &Output::Provider(ProviderCommand::Close)));
+    assert!(has(
+        &outputs,
+        &Output::Client(ClientCommand::Ended(EndReason::CallerHangup))
+    ));
+    assert!(has(
+        &outputs,
+        &Output::Persist(PersistCommand::CallEnded(EndReason::CallerHangup))
+    ));
+    assert_eq!(
+        persisted_items(&outputs),
+        vec![(0, Role::Assistant, "Let me check the".into(), Some(200))]
+    );
+    assert_eq!(outputs.last(), Some(&Output::Closed));
+    // After the end, inputs are ignored and the session stays closed.
+    h.client(ClientEvent::Hangup);
+    assert_eq!(h.take(), vec![Output::Closed]);
+}
+
+#[test]
+fn a_provider_error_mid_response_is_an_incident_and_ends_the_call_cleanly() {
+    let mut h = Harness::new(SessionConfig::default());
+    let marks = h.answer("item_a", "Your appointment is on", 2);
+    h.client(ClientEvent::MarkPlayed(marks[0]));
+    h.take();
+    h.provider(ProviderEvent::Closed {
+        class: ErrorClass::Retryable,
+    });
+    let outputs = h.take();
+    let incident = outputs.iter().find_map(|o| match o {
+        Output::Incident(report) => Some(report.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        incident,
+        Some(IncidentReport {
+            mode: FailureMode::ProviderOutage,
+            severity: Severity::Critical,
+            action: "call_ended",
+            detail: json!({"code": "connection_closed", "retryable": true, "during_response": true}),
+        })
+    );
+    assert!(has(
+        &outputs,
+        &Output::Persist(PersistCommand::CallEnded(EndReason::ProviderFailure))
+    ));
+    assert_eq!(persisted_items(&outputs).len(), 1);
+}
+
+#[test]
+fn a_retryable_error_is_recorded_and_the_call_goes_on() {
+    let mut h = Harness::new(SessionConfig::default());
+    h.provider(ProviderEvent::Error {
+        class: ErrorClass::Retryable,
+        code: "rate_limit_exceeded".into(),
+    });
+    let outputs = h.take();
+    assert!(matches!(
+        outputs.as_slice(),
+        [Output::Incident(IncidentReport {
+            mode: FailureMode::RateLimitCascade,
+            ..
+        })]
+    ));
+    h.provider(ProviderEvent::Error {
+        class: ErrorClass::Terminal,
+        code: "invalid_api_key".into(),
+    });
+    assert!(has(
+        &h.take(),
+        &Output::Persist(PersistCommand::CallEnded(EndReason::ProviderFailure))
+    ));
+}
+
+#[test]
+fn the_call_ends_at_its_maximum_duration() {
+    let mut h = Harness::new(SessionConfig {
+        max_duration: Duration::from_secs(60),
+        ..SessionConfig::default()
+    });
+    let Output::Timeout(deadline) = h.session.poll_output() else {
+        panic!("an idle session waits for its deadline");
+    };
+    assert_eq!(deadline, h.start + Duration::from_secs(60));
+    h.at(59_999);
+    h.session.handle_timeout(h.now);
+    h.drain();
+    assert!(h.take().is_empty(), "early timeouts change nothing");
+    h.at(60_000);
+    h.session.handle_timeout(h.now);
+    h.drain();
+    assert!(has(
+        &h.take(),
+        &Output::Client(ClientCommand::Ended(EndReason::MaxDuration))
+    ));
+}
