@@ -14,7 +14,9 @@
 pub mod agent_file;
 pub mod api_key;
 pub mod app;
+pub mod call_token;
 pub mod config;
+pub mod driver;
 pub mod http;
 pub mod provider;
 pub mod secret;

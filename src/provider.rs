@@ -1,1 +1,2 @@
 //! Model providers: the realtime provider simulator (and, next, the OpenAI Realtime client).
+pub mod openai_realtime;

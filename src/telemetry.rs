@@ -14,6 +14,16 @@ pub const HTTP_REQUESTS_TOTAL: &str = "voxgate_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "voxgate_http_request_duration_seconds";
 /// Incidents recorded, by failure mode and action.
 pub const INCIDENTS_TOTAL: &str = "voxgate_incidents_total";
+/// Calls in progress on this node.
+pub const CALLS_ACTIVE: &str = "voxgate_calls_active";
+/// Caller audio frames received.
+pub const AUDIO_FRAMES_IN: &str = "voxgate_audio_frames_in_total";
+/// Agent audio frames sent to callers.
+pub const AUDIO_FRAMES_OUT: &str = "voxgate_audio_frames_out_total";
+/// End of caller speech → first agent audio, per turn.
+pub const TURN_FIRST_AUDIO_SECONDS: &str = "voxgate_turn_first_audio_seconds";
+/// Barge-ins (caller spoke over the agent).
+pub const BARGE_INS_TOTAL: &str = "voxgate_barge_ins_total";
 
 /// Installs the log subscriber. Call once, from `main`. Logs go to stderr, so that stdout carries
 /// only what a command prints (a minted key, a validation report).
@@ -61,4 +71,20 @@ pub fn record_http_request(method: &str, route: &str, status: StatusCode, elapse
     metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
     metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route.to_owned())
         .record(elapsed.as_secs_f64());
+}
+
+/// Records an incident by mode and action.
+pub fn record_incident(mode: &'static str, action: &'static str) {
+    metrics::counter!(INCIDENTS_TOTAL, "mode" => mode, "action" => action).increment(1);
+}
+
+/// Records a session measurement.
+pub fn record_measurement(measurement: voxgate_core::session::Measurement) {
+    use voxgate_core::session::Measurement;
+    match measurement {
+        Measurement::FirstAudio(latency) => {
+            metrics::histogram!(TURN_FIRST_AUDIO_SECONDS).record(latency.as_secs_f64());
+        }
+        Measurement::BargeIn => metrics::counter!(BARGE_INS_TOTAL).increment(1),
+    }
 }

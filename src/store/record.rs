@@ -112,6 +112,8 @@ pub struct TranscriptItem {
     pub role: String,
     /// What was said (assistant: what was actually played), after redaction.
     pub text: String,
+    /// Milliseconds of agent audio the caller heard (assistant items).
+    pub played_ms: Option<i64>,
     /// When the item ended.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,

@@ -285,6 +285,7 @@ async fn calls_incidents_and_usage_are_read_back_filtered_and_paged() {
         seq: 0,
         role: "user".into(),
         text: "Hello".into(),
+        played_ms: None,
         at: now,
     };
     server

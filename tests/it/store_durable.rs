@@ -312,6 +312,7 @@ async fn calls_and_transcripts_round_trip_and_duplicates_are_kept_once(store: &d
             seq: seq as i64,
             role: role.to_owned(),
             text: text.to_owned(),
+            played_ms: (role == "assistant").then_some(1200),
             at: base + Duration::seconds(seq as i64),
         };
         store.append_transcript(a, &item).await.expect("appended");
@@ -325,6 +326,7 @@ async fn calls_and_transcripts_round_trip_and_duplicates_are_kept_once(store: &d
         seq: 9,
         role: "user".to_owned(),
         text: "injected".to_owned(),
+        played_ms: None,
         at: base,
     };
     assert!(matches!(
@@ -343,6 +345,8 @@ async fn calls_and_transcripts_round_trip_and_duplicates_are_kept_once(store: &d
     assert_eq!(got, ended);
     let texts: Vec<&str> = transcript.iter().map(|t| t.text.as_str()).collect();
     assert_eq!(texts, vec!["Hi", "Hello!", "Bye"]);
+    let played: Vec<Option<i64>> = transcript.iter().map(|t| t.played_ms).collect();
+    assert_eq!(played, vec![None, Some(1200), None]);
     assert!(matches!(
         store.get_call(b, ended.id).await,
         Err(StoreError::NotFound)

@@ -104,8 +104,8 @@ impl PostgresStore {
             return Err(StoreError::NotFound);
         }
         sqlx::query(
-            "INSERT INTO transcript_items (tenant_id, call_id, seq, role, text, at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (call_id, seq) DO NOTHING",
+            "INSERT INTO transcript_items (tenant_id, call_id, seq, role, text, at, played_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (call_id, seq) DO NOTHING",
         )
         .bind(tenant)
         .bind(item.call_id)
@@ -113,6 +113,7 @@ impl PostgresStore {
         .bind(&item.role)
         .bind(&item.text)
         .bind(item.at)
+        .bind(item.played_ms)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -154,7 +155,7 @@ impl PostgresStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let items = sqlx::query(
-            "SELECT call_id, seq, role, text, at FROM transcript_items \
+            "SELECT call_id, seq, role, text, at, played_ms FROM transcript_items \
              WHERE tenant_id = $1 AND call_id = $2 ORDER BY seq",
         )
         .bind(tenant)
@@ -170,6 +171,7 @@ impl PostgresStore {
                     seq: row.try_get("seq")?,
                     role: row.try_get("role")?,
                     text: row.try_get("text")?,
+                    played_ms: row.try_get("played_ms")?,
                     at: row.try_get("at")?,
                 })
             })

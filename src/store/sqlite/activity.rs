@@ -88,8 +88,8 @@ impl SqliteStore {
         item: &TranscriptItem,
     ) -> StoreResult<()> {
         let inserted = sqlx::query(
-            "INSERT INTO transcript_items (tenant_id, call_id, seq, role, text, at) \
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+            "INSERT INTO transcript_items (tenant_id, call_id, seq, role, text, at, played_ms) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS \
              (SELECT 1 FROM calls WHERE id = $2 AND tenant_id = $1) \
              ON CONFLICT (call_id, seq) DO NOTHING",
         )
@@ -99,6 +99,7 @@ impl SqliteStore {
         .bind(&item.role)
         .bind(&item.text)
         .bind(to_ms(item.at))
+        .bind(item.played_ms)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -145,7 +146,7 @@ impl SqliteStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let items = sqlx::query(
-            "SELECT call_id, seq, role, text, at FROM transcript_items \
+            "SELECT call_id, seq, role, text, at, played_ms FROM transcript_items \
              WHERE tenant_id = $1 AND call_id = $2 ORDER BY seq",
         )
         .bind(tenant)
@@ -160,6 +161,7 @@ impl SqliteStore {
                     seq: row.try_get("seq")?,
                     role: row.try_get("role")?,
                     text: row.try_get("text")?,
+                    played_ms: row.try_get("played_ms")?,
                     at: from_ms(row.try_get("at")?)?,
                 })
             })

@@ -1,0 +1,169 @@
+//! Call tokens: short-lived, single-use credentials that let a caller's client (a browser, an
+//! app) open one call to one agent without ever holding an API key.
+//!
+//! A backend with an API key mints one (`POST /v1/call-tokens`); the client presents it when it
+//! connects. The token is `vct_<payload>.<mac>`: base64url JSON {tenant, agent, expiry, nonce} and
+//! an HMAC-SHA256 over it with the deployment's token key. Single use is enforced in the hot store
+//! (a counter per nonce that lives as long as the token), so it holds across nodes with Redis.
+
+use crate::{
+    secret::Secret,
+    store::{Hot, StoreError},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const PREFIX: &str = "vct_";
+
+/// What a call token grants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallGrant {
+    /// The tenant.
+    #[serde(rename = "t")]
+    pub tenant_id: Uuid,
+    /// The one agent it may call.
+    #[serde(rename = "a")]
+    pub agent: String,
+    /// Expiry, Unix seconds.
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+    /// Unique per token; spent on first use.
+    #[serde(rename = "n")]
+    pub nonce: Uuid,
+}
+
+/// Why a token was refused. All map to one 401 for the client.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a token, or its MAC does not match.
+    #[error("the call token is not valid")]
+    Invalid,
+    /// Past its expiry.
+    #[error("the call token has expired")]
+    Expired,
+    /// Already used once.
+    #[error("the call token was already used")]
+    Spent,
+    /// The hot store could not check single use.
+    #[error("cannot check the call token now")]
+    Unavailable,
+}
+
+fn mac(key: &Secret, payload: &str) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes any key length");
+    mac.update(payload.as_bytes());
+    mac
+}
+
+/// Mints a token for `agent` of `tenant`, valid for `ttl` from `now`.
+pub fn mint(
+    key: &Secret,
+    tenant_id: Uuid,
+    agent: &str,
+    now: OffsetDateTime,
+    ttl: Duration,
+) -> String {
+    let grant = CallGrant {
+        tenant_id,
+        agent: agent.to_owned(),
+        expires_at: now.unix_timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        nonce: Uuid::new_v4(),
+    };
+    let payload = B64.encode(serde_json::to_vec(&grant).expect("a grant serialises"));
+    let tag = B64.encode(mac(key, &payload).finalize().into_bytes());
+    format!("{PREFIX}{payload}.{tag}")
+}
+
+/// Checks MAC and expiry (no side effects).
+pub fn verify(key: &Secret, token: &str, now: OffsetDateTime) -> Result<CallGrant, TokenError> {
+    let body = token.strip_prefix(PREFIX).ok_or(TokenError::Invalid)?;
+    let (payload, tag) = body.split_once('.').ok_or(TokenError::Invalid)?;
+    let tag = B64.decode(tag).map_err(|_| TokenError::Invalid)?;
+    mac(key, payload)
+        .verify_slice(&tag)
+        .map_err(|_| TokenError::Invalid)?;
+    let json = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
+    let grant: CallGrant = serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
+    if grant.expires_at <= now.unix_timestamp() {
+        return Err(TokenError::Expired);
+    }
+    Ok(grant)
+}
+
+/// Verifies and spends a token: the first redemption wins, every later one is refused.
+pub async fn redeem(
+    key: &Secret,
+    hot: &dyn Hot,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<CallGrant, TokenError> {
+    let grant = verify(key, token, now)?;
+    let left = u64::try_from(grant.expires_at - now.unix_timestamp()).unwrap_or(1);
+    let uses = hot
+        .incr_counter(
+            &format!("call_token:{}", grant.nonce),
+            1,
+            Duration::from_secs(left + 60),
+        )
+        .await
+        .map_err(|error: StoreError| {
+            tracing::error!(%error, "Cannot check call token use.");
+            TokenError::Unavailable
+        })?;
+    match uses {
+        1 => Ok(grant),
+        _ => Err(TokenError::Spent),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryHot;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-04 12:00 UTC);
+
+    fn key() -> Secret {
+        Secret::new("k".repeat(32))
+    }
+
+    #[test]
+    fn a_minted_token_verifies_until_it_expires() {
+        let tenant = Uuid::new_v4();
+        let token = mint(&key(), tenant, "desk", NOW, Duration::from_secs(60));
+        let grant = verify(&key(), &token, NOW).expect("valid");
+        assert_eq!((grant.tenant_id, grant.agent.as_str()), (tenant, "desk"));
+        let later = NOW + time::Duration::seconds(60);
+        assert_eq!(verify(&key(), &token, later), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_changed_or_foreign_token_is_invalid() {
+        let token = mint(&key(), Uuid::new_v4(), "desk", NOW, Duration::from_secs(60));
+        let other_key = Secret::new("x".repeat(32));
+        assert_eq!(verify(&other_key, &token, NOW), Err(TokenError::Invalid));
+        let forged = token.replacen("vct_e", "vct_f", 1);
+        assert_eq!(verify(&key(), &forged, NOW), Err(TokenError::Invalid));
+        for junk in ["", "vct_", "vct_a.b", "sk-123"] {
+            assert_eq!(verify(&key(), junk, NOW), Err(TokenError::Invalid));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_can_be_redeemed_once() {
+        let hot = MemoryHot::new();
+        let token = mint(&key(), Uuid::new_v4(), "desk", NOW, Duration::from_secs(60));
+        assert!(redeem(&key(), &hot, &token, NOW).await.is_ok());
+        assert_eq!(
+            redeem(&key(), &hot, &token, NOW).await,
+            Err(TokenError::Spent)
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! The per-call run loop: the one place where a [`Session`], its transport and its provider meet.
+//!
+//! One task per call owns the session (`&mut`, no locks). After every input it drains the
+//! session's outputs until a timeout, carrying each to the provider link, the transport, the
+//! persistence writer, or metrics. Store writes go through a per-call writer task, so the audio
+//! path never waits for a database.
+
+mod persist;
+
+use crate::{provider::openai_realtime::RealtimeLink, store::LiveCall, telemetry};
+pub use persist::CallStores;
+use persist::{Job, Writer};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::{sync::mpsc, time::Instant};
+use uuid::Uuid;
+use voxgate_core::session::{
+    ClientCommand, ClientEvent, ErrorClass, Output, PersistCommand, ProviderEvent, Session,
+};
+
+/// Who and what the call is.
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    /// Call id.
+    pub call_id: Uuid,
+    /// Tenant.
+    pub tenant_id: Uuid,
+    /// Agent name.
+    pub agent: String,
+    /// `ws`, `twilio`, `telnyx`, ...
+    pub transport: &'static str,
+    /// Caller identity, if the transport knows it (personal data: stored, never logged).
+    pub caller: Option<String>,
+    /// This node's name, for the live call registry.
+    pub node: String,
+    /// Realtime provider name (for usage records).
+    pub provider: String,
+    /// Realtime model name (for usage records).
+    pub model: String,
+}
+
+/// The call's side of a transport connection.
+#[derive(Debug)]
+pub struct TransportLink {
+    /// What the caller's side did; closing means the caller is gone.
+    pub events: mpsc::Receiver<ClientEvent>,
+    /// What to send to the caller's side.
+    pub commands: mpsc::Sender<ClientCommand>,
+}
+
+/// How long a live call entry lives without a refresh.
+const LIVE_TTL: Duration = Duration::from_secs(120);
+
+/// Runs the call to its end. Returns once the session is closed and its records are written.
+pub async fn run(
+    context: CallContext,
+    stores: CallStores,
+    mut session: Session,
+    mut transport: TransportLink,
+    mut provider: RealtimeLink,
+) {
+    let writer = Writer::spawn(stores.clone(), context.clone());
+    writer.send(Job::Started(OffsetDateTime::now_utc()));
+    let live = LiveCall {
+        call_id: context.call_id,
+        tenant_id: context.tenant_id,
+        agent: context.agent.clone(),
+        node: context.node.clone(),
+        mode: "realtime".to_owned(),
+        started_at: OffsetDateTime::now_utc(),
+    };
+    if let Err(error) = stores.hot.register_call(&live, LIVE_TTL).await {
+        tracing::warn!(call_id = %context.call_id, %error, "Cannot register the live call.");
+    }
+    metrics::gauge!(telemetry::CALLS_ACTIVE).increment(1.0);
+    let mut provider_open = true;
+    let mut transport_open = true;
+    loop {
+        let Some(deadline) = drain(&mut session, &writer, &transport, &provider).await else {
+            break;
+        };
+        tokio::select! {
+            event = transport.events.recv(), if transport_open => {
+                let now = Instant::now().into_std();
+                match event {
+                    Some(event) => session.handle_client(now, event),
+                    None => {
+                        transport_open = false;
+                        session.handle_client(now, ClientEvent::Hangup);
+                    }
+                }
+            }
+            event = provider.events.recv(), if provider_open => {
+                let now = Instant::now().into_std();
+                match event {
+                    Some(event) => session.handle_provider(now, event),
+                    None => {
+                        provider_open = false;
+                        session.handle_provider(now, ProviderEvent::Closed { class: ErrorClass::Retryable });
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(Instant::from_std(deadline)) => {
+                session.handle_timeout(Instant::now().into_std());
+            }
+        }
+    }
+    metrics::gauge!(telemetry::CALLS_ACTIVE).decrement(1.0);
+    if let Err(error) = stores
+        .hot
+        .unregister_call(context.tenant_id, context.call_id)
+        .await
+    {
+        tracing::warn!(call_id = %context.call_id, %error, "Cannot unregister the live call.");
+    }
+    writer.finish().await;
+}
+
+/// Carries outputs until the session waits; `None` once it is closed.
+async fn drain(
+    session: &mut Session,
+    writer: &Writer,
+    transport: &TransportLink,
+    provider: &RealtimeLink,
+) -> Option<std::time::Instant> {
+    loop {
+        match session.poll_output() {
+            Output::Timeout(deadline) => return Some(deadline),
+            Output::Closed => return None,
+            Output::Provider(command) => {
+                // A closed link reports itself as `Closed` on its event channel.
+                let _ = provider.commands.send(command).await;
+            }
+            Output::Client(command) => {
+                if matches!(command, ClientCommand::Audio { .. }) {
+                    metrics::counter!(telemetry::AUDIO_FRAMES_OUT).increment(1);
+                }
+                let _ = transport.commands.send(command).await;
+            }
+            Output::Persist(PersistCommand::Item {
+                seq,
+                role,
+                text,
+                played_ms,
+            }) => writer.send(Job::Item {
+                seq,
+                role,
+                text,
+                played_ms,
+            }),
+            Output::Persist(PersistCommand::Usage(usage)) => writer.send(Job::Usage(usage)),
+            Output::Persist(PersistCommand::CallEnded(reason)) => {
+                writer.send(Job::Ended(reason, OffsetDateTime::now_utc()));
+            }
+            Output::Incident(report) => {
+                telemetry::record_incident(report.mode.as_str(), report.action);
+                writer.send(Job::Incident(report, OffsetDateTime::now_utc()));
+            }
+            Output::Measure(measurement) => telemetry::record_measurement(measurement),
+        }
+    }
+}
