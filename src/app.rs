@@ -4,7 +4,12 @@
 use crate::{
     agent_file,
     config::Config,
-    http::{self, AppState},
+    http::{self, AppState, CallServices},
+    provider::{
+        openai_realtime::RealtimeEndpoint,
+        sim::{SimHandle, Simulator},
+    },
+    secret::Secret,
     store::{
         Durable, Hot, memory::MemoryHot, postgres::PostgresStore, redis::RedisHot,
         sqlite::SqliteStore,
@@ -12,7 +17,10 @@ use crate::{
     telemetry,
 };
 use anyhow::Context;
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
+
+/// The realtime model when an agent names none.
+pub const DEFAULT_REALTIME_MODEL: &str = "gpt-realtime";
 use tokio::net::TcpListener;
 
 /// The two stores the server runs on.
@@ -88,19 +96,68 @@ pub async fn load_agent_files(config: &Config, durable: &dyn Durable) -> anyhow:
     Ok(())
 }
 
+/// What calls need: the realtime endpoint (OpenAI when a key is configured, else an in-process
+/// simulator, whose handle must live as long as the server), the token key and the node name.
+pub async fn call_services(
+    config: &Config,
+) -> anyhow::Result<(Arc<CallServices>, Option<SimHandle>)> {
+    let token_key = config.call_token_key.clone().unwrap_or_else(|| {
+        let bytes: [u8; 32] = rand::random();
+        Secret::new(hex::encode(bytes))
+    });
+    let node = format!("voxgate-{}", std::process::id());
+    let (realtime, provider_name, simulator) = match &config.providers.openai.api_key {
+        Some(key) => {
+            let base = &config.providers.openai.base_url;
+            let ws_base = base
+                .replacen("https://", "wss://", 1)
+                .replacen("http://", "ws://", 1);
+            let endpoint = RealtimeEndpoint {
+                url: format!("{}/realtime", ws_base.trim_end_matches('/')),
+                api_key: key.clone(),
+                model: DEFAULT_REALTIME_MODEL.to_owned(),
+            };
+            (endpoint, "openai", None)
+        }
+        None => {
+            let simulator = Simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .context("starting the provider simulator")?;
+            let endpoint = RealtimeEndpoint {
+                url: simulator.realtime_url(),
+                api_key: Secret::new("simulator"),
+                model: DEFAULT_REALTIME_MODEL.to_owned(),
+            };
+            (endpoint, "sim", Some(simulator))
+        }
+    };
+    let services = CallServices {
+        realtime,
+        provider_name: provider_name.to_owned(),
+        token_key,
+        node,
+    };
+    Ok((Arc::new(services), simulator))
+}
+
 /// Runs the server until shutdown.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let stores = open_stores(&config).await?;
     load_agent_files(&config, stores.durable.as_ref()).await?;
-    let provider = match config.providers.openai.api_key {
-        Some(_) => "openai",
-        None => "simulator (no VOXGATE_OPENAI_API_KEY set)",
+    let (calls, _simulator) = call_services(&config).await?;
+    let provider = match calls.provider_name.as_str() {
+        "sim" => "simulator (no VOXGATE_OPENAI_API_KEY set)".to_owned(),
+        other => other.to_owned(),
     };
+    if config.call_token_key.is_none() && config.redis.url.is_some() {
+        tracing::warn!("No call token key configured: tokens minted on one node fail on others.");
+    }
     let state = AppState {
         durable: stores.durable.clone(),
         hot: stores.hot.clone(),
         admin_key: config.admin_key.clone(),
         metrics: telemetry::metrics_handle(),
+        calls,
     };
     if state.admin_key.is_none() {
         tracing::warn!(

@@ -27,6 +27,9 @@ pub struct Config {
     pub redis: RedisConfig,
     /// Admin key: may create tenants and API keys. Without one, only the CLI can.
     pub admin_key: Option<Secret>,
+    /// Key that signs call tokens. Every node of a deployment needs the same one; without it,
+    /// each process makes a random key (fine for one node).
+    pub call_token_key: Option<Secret>,
     /// Folder for the embedded SQLite database and other local state.
     pub data_dir: Option<PathBuf>,
     /// Folder of `*.toml` agent definitions loaded into the default tenant at start.
@@ -259,6 +262,14 @@ impl Config {
             problems.push(FieldError::new(
                 "admin_key",
                 "must be at least 24 characters (use a random value)",
+            ));
+        }
+        if let Some(key) = &self.call_token_key
+            && key.expose().len() < 32
+        {
+            problems.push(FieldError::new(
+                "call_token_key",
+                "must be at least 32 characters (use a random value)",
             ));
         }
         if let Some(key) = &self.providers.openai.api_key

@@ -9,6 +9,7 @@ mod activity;
 mod agents;
 mod auth;
 mod body;
+mod call_tokens;
 mod error;
 mod ops;
 mod tenants;
@@ -26,6 +27,19 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use auth::BearerScheme;
 pub use error::ApiError;
 
+/// What a call needs from the server.
+#[derive(Clone, Debug)]
+pub struct CallServices {
+    /// The realtime provider endpoint (OpenAI, a compatible service, or the simulator).
+    pub realtime: crate::provider::openai_realtime::RealtimeEndpoint,
+    /// Provider name for records and metrics (`openai`, `sim`).
+    pub provider_name: String,
+    /// Signs and checks call tokens.
+    pub token_key: Secret,
+    /// This node's name in the live call registry.
+    pub node: String,
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -37,6 +51,8 @@ pub struct AppState {
     pub admin_key: Option<Secret>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// What calls need: the realtime provider, the call token key, this node's name.
+    pub calls: Arc<CallServices>,
 }
 
 #[derive(OpenApi)]
@@ -73,6 +89,8 @@ pub fn router_with_openapi(
             agents::update_agent,
             agents::delete_agent
         ))
+        .routes(routes!(call_tokens::create_call_token))
+        .routes(routes!(crate::transport::ws::connect_call))
         .routes(routes!(activity::list_calls))
         .routes(routes!(activity::get_call))
         .routes(routes!(activity::list_incidents))

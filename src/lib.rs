@@ -10,6 +10,10 @@
 //! - [`api_key`]: minting and verifying API keys (salted hashes only are stored).
 //! - [`secret`]: the redacting wrapper for secrets.
 //! - [`telemetry`]: logging, metrics and metric names.
+//! - [`driver`]: the per-call run loop joining session, transport and provider.
+//! - [`provider`]: the OpenAI Realtime client and the provider simulator.
+//! - [`transport`]: wire protocols of callers (native WebSocket).
+//! - [`call_token`]: single-use call tokens for clients that must not hold API keys.
 
 pub mod agent_file;
 pub mod api_key;
@@ -22,3 +26,4 @@ pub mod provider;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
+pub mod transport;

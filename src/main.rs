@@ -35,6 +35,12 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Run the OpenAI Realtime provider simulator on 127.0.0.1 (Ctrl-C stops it).
+    Sim {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8089)]
+        port: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => app::serve(config).await,
+        Command::Sim { port } => voxgate::provider::sim::run_foreground(port).await,
         Command::Migrate => {
             let durable = app::open_durable(&config).await?;
             println!("migrations applied ({})", durable.backend());

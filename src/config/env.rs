@@ -19,6 +19,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("VOXGATE_REDIS_URL", "redis.url"),
     ("VOXGATE_REDIS_KEY_PREFIX", "redis.key_prefix"),
     ("VOXGATE_ADMIN_KEY", "admin_key"),
+    ("VOXGATE_CALL_TOKEN_KEY", "call_token_key"),
     ("VOXGATE_DATA_DIR", "data_dir"),
     ("VOXGATE_AGENTS_DIR", "agents_dir"),
     ("VOXGATE_DEFAULT_TENANT", "default_tenant"),

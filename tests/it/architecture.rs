@@ -45,6 +45,7 @@ async fn openapi_json_describes_every_route() {
         hot: memory(),
         admin_key: Some(Secret::new("x".repeat(32))),
         metrics: telemetry::metrics_handle(),
+        calls: crate::support::call_services("ws://127.0.0.1:9/v1/realtime"),
     };
     let (_, openapi) = http::router_with_openapi(state, 1024 * 1024);
     let described: BTreeSet<String> = openapi
@@ -83,6 +84,8 @@ async fn openapi_json_describes_every_route() {
         "GET /readyz",
         "GET /metrics",
         "GET /openapi.json",
+        "POST /v1/call-tokens",
+        "GET /v1/calls/ws",
     ];
     let expected: BTreeSet<String> = expected.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(described, expected);

@@ -228,7 +228,11 @@ impl Session {
             self.response = None;
         }
         let items = self.playback.interrupt();
-        if let Some(cut) = items.iter().find(|item| item.played_ms < item.sent_ms) {
+        // The interrupted item: one still being generated, or one not yet fully played.
+        let interrupted = items
+            .iter()
+            .find(|item| !item.complete || item.played_ms < item.sent_ms);
+        if let Some(cut) = interrupted {
             self.send_provider(ProviderCommand::Truncate {
                 item_id: cut.item_id.clone(),
                 audio_end_ms: cut.played_ms,

@@ -4,7 +4,8 @@ use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use voxgate::{
-    http::{self, AppState},
+    http::{self, AppState, CallServices},
+    provider::openai_realtime::RealtimeEndpoint,
     secret::Secret,
     store::{Durable, Hot},
     telemetry,
@@ -22,11 +23,22 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(durable: Arc<dyn Durable>, hot: Arc<dyn Hot>) -> Self {
+        // Nothing listens on port 9 (discard): calls fail to reach a provider.
+        Self::start_with_realtime(durable, hot, "ws://127.0.0.1:9/v1/realtime").await
+    }
+
+    /// A server whose calls use the realtime endpoint at `realtime_url` (e.g. a simulator).
+    pub async fn start_with_realtime(
+        durable: Arc<dyn Durable>,
+        hot: Arc<dyn Hot>,
+        realtime_url: &str,
+    ) -> Self {
         let state = AppState {
             durable: durable.clone(),
             hot,
             admin_key: Some(Secret::new(ADMIN_KEY)),
             metrics: telemetry::metrics_handle(),
+            calls: call_services(realtime_url),
         };
         let router = http::router(state, BODY_LIMIT);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -114,4 +126,18 @@ pub async fn error_code(response: Response) -> (u16, String, Value) {
         .unwrap_or_default()
         .to_owned();
     (status, code, body)
+}
+
+/// Call services for tests: the given realtime endpoint, a fixed token key.
+pub fn call_services(realtime_url: &str) -> Arc<CallServices> {
+    Arc::new(CallServices {
+        realtime: RealtimeEndpoint {
+            url: realtime_url.to_owned(),
+            api_key: Secret::new("test-provider-key"),
+            model: "gpt-realtime".to_owned(),
+        },
+        provider_name: "sim".to_owned(),
+        token_key: Secret::new("test-call-token-key-0123456789abcdef"),
+        node: "test-node".to_owned(),
+    })
 }

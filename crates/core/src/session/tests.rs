@@ -272,6 +272,22 @@ fn barge_in_after_the_response_finished_still_truncates_what_is_playing() {
 }
 
 #[test]
+fn barge_in_truncates_a_response_still_being_generated_even_if_all_sent_audio_was_played() {
+    let mut h = Harness::new(SessionConfig::default());
+    let marks = h.answer("item_a", "Let me read you the whole list of our", 3);
+    h.client(ClientEvent::MarkPlayed(marks[2]));
+    h.take();
+    h.provider(ProviderEvent::SpeechStarted);
+    assert!(has(
+        &h.take(),
+        &Output::Provider(ProviderCommand::Truncate {
+            item_id: "item_a".into(),
+            audio_end_ms: 300
+        })
+    ));
+}
+
+#[test]
 fn caller_speech_while_the_agent_is_silent_is_not_a_barge_in() {
     let mut h = Harness::new(SessionConfig::default());
     h.provider(ProviderEvent::SpeechStarted);

@@ -1,0 +1,87 @@
+//! `POST /v1/call-tokens`: a backend with an API key mints a short-lived, single-use token that
+//! lets one client open one call to one agent (see `src/call_token.rs`).
+
+use super::{
+    AppState,
+    auth::TenantAuth,
+    body::JsonBody,
+    error::{ApiError, ErrorBody},
+};
+use crate::{call_token, store::StoreError};
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use voxgate_core::FieldError;
+
+const DEFAULT_TTL_SECONDS: u64 = 60;
+const MAX_TTL_SECONDS: u64 = 600;
+
+/// Body of `POST /v1/call-tokens`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewCallToken {
+    /// The agent the token may call.
+    agent: String,
+    /// Lifetime, 1-600 seconds (default 60).
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+}
+
+/// A call token, to hand to the calling client.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CallToken {
+    /// Present it as `token` when connecting; it works once.
+    token: String,
+    /// The agent it calls.
+    agent: String,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// Mints a single-use call token for one agent of the caller's tenant.
+#[utoipa::path(post, path = "/v1/call-tokens", tag = "calls", request_body = NewCallToken,
+    responses((status = 201, body = CallToken), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub(super) async fn create_call_token(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    JsonBody(body): JsonBody<NewCallToken>,
+) -> Result<(StatusCode, Json<CallToken>), ApiError> {
+    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "call_token.invalid",
+            "the call token request is invalid",
+            vec![FieldError::new("ttl_seconds", "must be between 1 and 600")],
+        ));
+    }
+    state
+        .durable
+        .get_agent(auth.tenant_id, &body.agent)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => ApiError::not_found("agent.not_found", "agent"),
+            other => other.into(),
+        })?;
+    let now = OffsetDateTime::now_utc();
+    let ttl = Duration::from_secs(ttl);
+    let token = call_token::mint(
+        &state.calls.token_key,
+        auth.tenant_id,
+        &body.agent,
+        now,
+        ttl,
+    );
+    let expires_at = now + ttl;
+    Ok((
+        StatusCode::CREATED,
+        Json(CallToken {
+            token,
+            agent: body.agent,
+            expires_at,
+        }),
+    ))
+}

@@ -1,0 +1,185 @@
+//! The socket half of a native WebSocket call: frames in → session events, session commands →
+//! frames out, with the connection's limits.
+
+use super::{
+    MAX_FRAME_BYTES,
+    message::{ClientMessage, ServerMessage, pcm16_from_bytes, pcm16_to_bytes},
+};
+use crate::telemetry;
+use axum::extract::ws::{Message, WebSocket};
+use std::time::Duration;
+use tokio::{sync::mpsc, time::Instant};
+use voxgate_core::{
+    audio::{Resampler, SampleRate},
+    session::{AudioChunk, AudioFormat, ClientCommand, ClientEvent},
+};
+
+/// No frame from the client for this long ends the call.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// More client messages than this in one second ends the call.
+const MAX_MESSAGES_PER_SECOND: u32 = 200;
+
+/// Why the bridge stops reading.
+enum Stop {
+    /// The client left (close frame or socket gone).
+    Gone,
+    /// The client broke the protocol or a limit.
+    Violation(&'static str, String),
+}
+
+struct Bridge {
+    events: mpsc::Sender<ClientEvent>,
+    up: Resampler,
+    down: Resampler,
+    window_start: Instant,
+    window_count: u32,
+}
+
+/// Runs until the call ends or the client leaves; then tells the session the caller hung up.
+pub(super) async fn run(
+    mut socket: WebSocket,
+    rate: SampleRate,
+    events: mpsc::Sender<ClientEvent>,
+    mut commands: mpsc::Receiver<ClientCommand>,
+) {
+    let (Ok(up), Ok(down)) = (
+        Resampler::new(rate, SampleRate::Hz24k),
+        Resampler::new(SampleRate::Hz24k, rate),
+    ) else {
+        return;
+    };
+    let mut bridge = Bridge {
+        events,
+        up,
+        down,
+        window_start: Instant::now(),
+        window_count: 0,
+    };
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            message = socket.recv() => {
+                last_heard = Instant::now();
+                match bridge.incoming(message).await {
+                    Ok(()) => {}
+                    Err(Stop::Gone) => break,
+                    Err(Stop::Violation(code, message)) => {
+                        let error = ServerMessage::Error { code, message };
+                        let _ = socket.send(Message::text(error.to_text())).await;
+                        break;
+                    }
+                }
+            }
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                let ended = matches!(command, ClientCommand::Ended(_));
+                if bridge.outgoing(&mut socket, command).await.is_err() || ended {
+                    break;
+                }
+            }
+            () = tokio::time::sleep_until(last_heard + IDLE_TIMEOUT) => {
+                let error = ServerMessage::Error {
+                    code: "connection.idle",
+                    message: "no audio or messages for 30 s".to_owned(),
+                };
+                let _ = socket.send(Message::text(error.to_text())).await;
+                break;
+            }
+        }
+    }
+    let _ = bridge.events.send(ClientEvent::Hangup).await;
+    // Let the session's closing messages (transcripts, `ended`) reach the client.
+    while let Some(command) = commands.recv().await {
+        if bridge.outgoing(&mut socket, command).await.is_err() {
+            break;
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+impl Bridge {
+    async fn incoming(
+        &mut self,
+        message: Option<Result<Message, axum::Error>>,
+    ) -> Result<(), Stop> {
+        let now = Instant::now();
+        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+        if self.window_count > MAX_MESSAGES_PER_SECOND {
+            return Err(Stop::Violation(
+                "connection.rate_limited",
+                "more than 200 messages in one second".to_owned(),
+            ));
+        }
+        let event = match message {
+            Some(Ok(Message::Binary(bytes))) => self.audio(&bytes)?,
+            Some(Ok(Message::Text(text))) => control(text.as_str())?,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(Stop::Gone),
+            Some(Ok(_)) => return Ok(()),
+        };
+        self.events.send(event).await.map_err(|_| Stop::Gone)
+    }
+
+    fn audio(&mut self, bytes: &[u8]) -> Result<ClientEvent, Stop> {
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(Stop::Violation(
+                "protocol.frame_too_large",
+                "audio frame too large".into(),
+            ));
+        }
+        let samples = pcm16_from_bytes(bytes).ok_or_else(|| {
+            Stop::Violation(
+                "protocol.bad_audio",
+                "PCM16 frames need an even byte count".into(),
+            )
+        })?;
+        metrics::counter!(telemetry::AUDIO_FRAMES_IN).increment(1);
+        let mut resampled = Vec::with_capacity(samples.len() * 3 / 2);
+        self.up.process(&samples, &mut resampled);
+        Ok(ClientEvent::Audio(AudioChunk {
+            format: AudioFormat::Pcm16 { rate: 24_000 },
+            data: pcm16_to_bytes(&resampled),
+        }))
+    }
+
+    async fn outgoing(
+        &mut self,
+        socket: &mut WebSocket,
+        command: ClientCommand,
+    ) -> Result<(), axum::Error> {
+        if let ClientCommand::Audio { chunk, .. } = &command {
+            let samples = pcm16_from_bytes(&chunk.data).unwrap_or_default();
+            let mut resampled = Vec::with_capacity(samples.len());
+            self.down.process(&samples, &mut resampled);
+            socket
+                .send(Message::binary(pcm16_to_bytes(&resampled)))
+                .await?;
+        }
+        match ServerMessage::from_command(&command) {
+            Some(message) => socket.send(Message::text(message.to_text())).await,
+            None => Ok(()),
+        }
+    }
+}
+
+fn control(text: &str) -> Result<ClientEvent, Stop> {
+    match serde_json::from_str::<ClientMessage>(text) {
+        Ok(ClientMessage::Mark { mark }) => Ok(ClientEvent::MarkPlayed(mark)),
+        Ok(ClientMessage::Dtmf { digit }) if digit.is_ascii_digit() || "*#".contains(digit) => {
+            Ok(ClientEvent::Dtmf(digit))
+        }
+        Ok(ClientMessage::Hangup {}) => Ok(ClientEvent::Hangup),
+        Ok(ClientMessage::Start { .. }) => Err(Stop::Violation(
+            "protocol.duplicate_start",
+            "the call has already started".into(),
+        )),
+        Ok(ClientMessage::Dtmf { .. }) => Err(Stop::Violation(
+            "protocol.bad_dtmf",
+            "digits are 0-9, * and #".into(),
+        )),
+        Err(error) => Err(Stop::Violation("protocol.bad_message", error.to_string())),
+    }
+}

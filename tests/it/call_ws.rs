@@ -1,0 +1,267 @@
+//! End to end over real sockets: a native-WebSocket caller talks to an agent served by the
+//! in-process provider simulator, hears agent audio, barges in, and the call is stored.
+
+use crate::{
+    sim::wav_pcm,
+    support::{TestServer, agent_body, memory, sqlite},
+};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+use voxgate::provider::sim::{ScriptedTurn, SimHandle, Simulator};
+
+type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Call {
+    server: TestServer,
+    sim: SimHandle,
+    key: String,
+    _dir: crate::support::TempDir,
+}
+
+async fn call_setup() -> Call {
+    let sim = Simulator::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator starts");
+    let (durable, dir) = sqlite().await;
+    let server = TestServer::start_with_realtime(durable, memory(), &sim.realtime_url()).await;
+    let (_, key) = server.tenant_with_key("acme").await;
+    let mut agent = agent_body("desk");
+    agent.as_object_mut().expect("object").remove("greeting");
+    let created = server.post("/v1/agents", &key, &agent).await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    Call {
+        server,
+        sim,
+        key,
+        _dir: dir,
+    }
+}
+
+async fn token(call: &Call) -> String {
+    let minted: Value = call
+        .server
+        .post("/v1/call-tokens", &call.key, &json!({"agent": "desk"}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    minted["token"].as_str().expect("token").to_owned()
+}
+
+async fn dial(call: &Call, token: &str) -> Client {
+    let url = format!(
+        "{}/v1/calls/ws?token={token}",
+        call.server.base.replacen("http", "ws", 1)
+    );
+    let (mut socket, _) = connect_async(url).await.expect("upgrade");
+    let start = json!({"type": "start", "sample_rate": 16000}).to_string();
+    socket.send(Message::text(start)).await.expect("start sent");
+    socket
+}
+
+/// Reads until `stop` says so or 20 s pass; echoes every mark at once (instant playback)
+/// unless `echo` is false. Returns text events and the agent audio bytes.
+async fn listen(
+    socket: &mut Client,
+    echo: bool,
+    mut stop: impl FnMut(&Value, usize) -> bool,
+) -> (Vec<Value>, Vec<u8>) {
+    let (mut events, mut audio) = (Vec::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        match message {
+            Message::Binary(bytes) => audio.extend_from_slice(&bytes),
+            Message::Text(text) => {
+                let event: Value = serde_json::from_str(text.as_str()).expect("server JSON");
+                if echo && event["type"] == "mark" {
+                    let reply = json!({"type": "mark", "mark": event["mark"]}).to_string();
+                    socket
+                        .send(Message::text(reply))
+                        .await
+                        .expect("mark echoed");
+                }
+                let done = stop(&event, audio.len());
+                events.push(event);
+                if done {
+                    break;
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    (events, audio)
+}
+
+fn rms_dbfs(pcm: &[u8]) -> f32 {
+    let samples: Vec<i16> = pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    voxgate_core::audio::rms_dbfs(&samples)
+}
+
+async fn speak(socket: &mut Client, pcm: &[u8]) {
+    // 100 ms frames: well under the 200 messages per second limit even without pacing.
+    for frame in pcm.chunks(3200) {
+        socket
+            .send(Message::binary(frame.to_vec()))
+            .await
+            .expect("audio sent");
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_caller_hears_the_agent_and_the_call_is_stored() {
+    let Some((speech, rate)) = wav_pcm("speech-16k.wav") else {
+        return;
+    };
+    assert_eq!(rate, 16_000);
+    let call = call_setup().await;
+    let mut socket = dial(&call, &token(&call).await).await;
+    // About 3 s of speech, then 1.5 s of silence to end the turn.
+    speak(&mut socket, &speech[..32 * 3000]).await;
+    speak(&mut socket, &vec![0u8; 32 * 1500]).await;
+    let (events, audio) = listen(&mut socket, true, |event, _| {
+        event["type"] == "transcript" && event["role"] == "assistant"
+    })
+    .await;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types[..2], ["started", "mode"], "{types:?}");
+    assert!(types.contains(&"agent_speaking"), "{types:?}");
+    assert!(
+        audio.len() > 32 * 500,
+        "at least half a second of agent audio: {}",
+        audio.len()
+    );
+    assert!(rms_dbfs(&audio) > -50.0, "agent audio is not silent");
+    let call_id = events[0]["call_id"].as_str().expect("call id").to_owned();
+    socket
+        .send(Message::text(json!({"type": "hangup"}).to_string()))
+        .await
+        .expect("hangup");
+    let (events, _) = listen(&mut socket, false, |event, _| event["type"] == "ended").await;
+    assert_eq!(
+        events.last().map(|e| e["reason"].clone()),
+        Some(json!("caller_hangup"))
+    );
+    // The writer finishes just after the call: poll briefly.
+    let mut stored = Value::Null;
+    for _ in 0..50 {
+        stored = call
+            .server
+            .get(&format!("/v1/calls/{call_id}"), &call.key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if stored["call"]["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored["call"]["end_reason"], "caller_hangup", "{stored}");
+    let assistant = stored["transcript"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .find(|item| item["role"] == "assistant")
+        .cloned()
+        .expect("an assistant item is stored");
+    assert!(
+        assistant["played_ms"].as_i64().is_some_and(|ms| ms > 500),
+        "{assistant}"
+    );
+    // The call token worked once.
+    let url = format!(
+        "{}/v1/calls/ws?token={}",
+        call.server.base.replacen("http", "ws", 1),
+        "x"
+    );
+    assert!(
+        connect_async(url).await.is_err(),
+        "a bad token is refused before the upgrade"
+    );
+}
+
+#[tokio::test]
+async fn a_call_token_works_once() {
+    let call = call_setup().await;
+    let token = token(&call).await;
+    let mut socket = dial(&call, &token).await;
+    let (events, _) = listen(&mut socket, false, |event, _| event["type"] == "mode").await;
+    assert_eq!(events[0]["type"], "started");
+    let url = format!(
+        "{}/v1/calls/ws?token={token}",
+        call.server.base.replacen("http", "ws", 1)
+    );
+    let second = connect_async(url).await;
+    let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = second else {
+        panic!("a spent token must be refused with an HTTP error");
+    };
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn barging_in_clears_playback_and_truncates_to_what_was_played() {
+    let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
+        return;
+    };
+    let call = call_setup().await;
+    call.sim.script(vec![ScriptedTurn {
+        reply_text: Some(
+            "Our opening hours are nine to five, Monday to Friday, and ten to two on Saturdays."
+                .into(),
+        ),
+        reply_audio_ms: Some(4000),
+        ..ScriptedTurn::default()
+    }]);
+    let mut socket = dial(&call, &token(&call).await).await;
+    speak(&mut socket, &speech[..32 * 2000]).await;
+    speak(&mut socket, &vec![0u8; 32 * 1500]).await;
+    // Play (confirm) marks until 1 s of agent audio at 16 kHz has been heard, then talk over it.
+    let mut played = Vec::new();
+    let (events, _) = listen(&mut socket, false, |event, audio_len| {
+        if event["type"] == "mark" {
+            played.push((event["mark"].as_u64().unwrap_or(0), audio_len));
+        }
+        played.last().is_some_and(|(_, len)| *len >= 32 * 1000)
+    })
+    .await;
+    let (mark, confirmed_bytes) = *played.last().expect("marks arrived");
+    let confirm = json!({"type": "mark", "mark": mark}).to_string();
+    socket.send(Message::text(confirm)).await.expect("mark");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "agent_speaking" && e["speaking"] == true)
+    );
+    speak(&mut socket, &speech[..32 * 1500]).await;
+    let (events, _) = listen(&mut socket, false, |event, _| event["type"] == "clear").await;
+    assert_eq!(
+        events.last().map(|e| e["type"].clone()),
+        Some(json!("clear")),
+        "{events:?}"
+    );
+    // The simulator saw a truncate at the played milliseconds, within one 20 ms frame.
+    let played_ms = (confirmed_bytes / 32) as i64;
+    let mut truncations = Vec::new();
+    for _ in 0..50 {
+        truncations = call.sim.log().truncations;
+        if !truncations.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = call.sim.log();
+    let truncate = truncations
+        .first()
+        .unwrap_or_else(|| panic!("no truncate: {:?} {:?}", log.client_events, log.errors));
+    assert!(
+        (truncate.audio_end_ms as i64 - played_ms).abs() <= 20,
+        "truncated at {} ms, played {played_ms} ms",
+        truncate.audio_end_ms
+    );
+}
