@@ -136,6 +136,9 @@ pub async fn call_services(
         provider_name: provider_name.to_owned(),
         token_key,
         node,
+        public_url: config.public_url.clone(),
+        twilio_auth_token: config.twilio.auth_token.clone(),
+        default_tenant: config.default_tenant().to_owned(),
     };
     Ok((Arc::new(services), simulator))
 }

@@ -38,6 +38,11 @@ pub struct Config {
     pub default_tenant: Option<String>,
     /// Model providers.
     pub providers: ProvidersConfig,
+    /// The URL callers and carriers reach this server at (`https://voice.example.com`): used in
+    /// the stream URLs handed to carriers and to check carrier webhook signatures.
+    pub public_url: Option<String>,
+    /// Twilio.
+    pub twilio: TwilioConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -88,6 +93,15 @@ pub struct RedisConfig {
     pub url: Option<Secret>,
     /// Prefix of every key voxgate writes, so several deployments can share one Redis.
     pub key_prefix: Option<String>,
+}
+
+/// Twilio settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioConfig {
+    /// The account's auth token: checks `X-Twilio-Signature` on the voice webhook, which is
+    /// refused while this is unset.
+    pub auth_token: Option<Secret>,
 }
 
 /// Model providers by name.
@@ -279,6 +293,11 @@ impl Config {
                 "providers.openai.api_key",
                 "is empty; unset it to use the simulator",
             ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problems.push(FieldError::new("public_url", "must be an http(s):// URL"));
         }
         let base = &self.providers.openai.base_url;
         if !(base.starts_with("https://") || base.starts_with("http://")) {

@@ -12,6 +12,7 @@ mod body;
 mod call_tokens;
 mod error;
 mod ops;
+pub mod telephony;
 mod tenants;
 
 use crate::{
@@ -38,6 +39,12 @@ pub struct CallServices {
     pub token_key: Secret,
     /// This node's name in the live call registry.
     pub node: String,
+    /// Public base URL, for carrier stream URLs and webhook signatures.
+    pub public_url: Option<String>,
+    /// Twilio auth token; the Twilio webhook is refused without it.
+    pub twilio_auth_token: Option<Secret>,
+    /// Tenant that carrier calls belong to unless the webhook names one.
+    pub default_tenant: String,
 }
 
 /// What every handler can reach.
@@ -69,6 +76,7 @@ pub struct AppState {
         (name = "calls", description = "Call records and transcripts"),
         (name = "incidents", description = "Failure incidents and their frequency"),
         (name = "usage", description = "Provider usage and cost"),
+        (name = "telephony", description = "Carrier webhooks and media streams"),
         (name = "ops", description = "Health, readiness, metrics")
     )
 )]
@@ -91,6 +99,9 @@ pub fn router_with_openapi(
         ))
         .routes(routes!(call_tokens::create_call_token))
         .routes(routes!(crate::transport::ws::connect_call))
+        .routes(routes!(telephony::twilio_voice))
+        .routes(routes!(crate::transport::media_stream::twilio_stream))
+        .routes(routes!(crate::transport::media_stream::telnyx_stream))
         .routes(routes!(activity::list_calls))
         .routes(routes!(activity::get_call))
         .routes(routes!(activity::list_incidents))

@@ -2,5 +2,130 @@
 //! back into frames. No business decisions live here; the session makes them.
 //!
 //! - [`ws`]: voxgate's native WebSocket (`GET /v1/calls/ws`), JSON control + binary PCM16.
+//! - [`media_stream`]: carrier media streams (Twilio, Telnyx): JSON frames with base64 G.711.
+//!
+//! [`start_call`] is what every transport does once it knows who is calling which agent:
+//! connect the provider, build the session, and spawn the call's driver.
 
+pub mod media_stream;
 pub mod ws;
+
+use crate::{
+    call_token::CallGrant,
+    driver::{self, CallContext, CallStores, TransportLink},
+    http::AppState,
+    provider::openai_realtime::{self, ConnectError, RealtimeEndpoint},
+};
+use std::time::Duration;
+use tokio::{sync::mpsc, task::JoinHandle};
+use uuid::Uuid;
+use voxgate_core::{
+    AgentSpec,
+    session::{AudioFormat, ClientCommand, ClientEvent, Session, SessionConfig},
+};
+
+/// Counts client messages per one-second window; more than [`MessageRate::MAX_PER_SECOND`]
+/// breaks the connection's limit.
+#[derive(Debug)]
+pub struct MessageRate {
+    window_start: tokio::time::Instant,
+    count: u32,
+}
+
+impl Default for MessageRate {
+    fn default() -> Self {
+        Self {
+            window_start: tokio::time::Instant::now(),
+            count: 0,
+        }
+    }
+}
+
+impl MessageRate {
+    /// Messages allowed per second: 50 frames of 20 ms audio a second, plus room for a burst
+    /// after a network stall (a few seconds of frames arriving at once).
+    pub const MAX_PER_SECOND: u32 = 500;
+
+    /// Counts one message; false once the window's limit is exceeded.
+    pub fn allow(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= Self::MAX_PER_SECOND
+    }
+}
+
+/// Depth of the channels between a transport and its call's driver.
+const CHANNEL_DEPTH: usize = 256;
+
+/// A started call, from the transport's side.
+pub struct StartedCall {
+    /// The call id.
+    pub call_id: Uuid,
+    /// Events for the session.
+    pub events: mpsc::Sender<ClientEvent>,
+    /// Commands from the session.
+    pub commands: mpsc::Receiver<ClientCommand>,
+    /// The driver task; it ends once the call's records are written.
+    pub driver: JoinHandle<()>,
+}
+
+/// Connects the agent's realtime provider with `format` audio and spawns the call.
+pub async fn start_call(
+    state: &AppState,
+    grant: &CallGrant,
+    agent: &AgentSpec,
+    format: AudioFormat,
+    transport: &'static str,
+    caller: Option<String>,
+) -> Result<StartedCall, ConnectError> {
+    let model = agent
+        .realtime
+        .first()
+        .map_or_else(|| state.calls.realtime.model.clone(), |p| p.model.clone());
+    let endpoint = RealtimeEndpoint {
+        model: model.clone(),
+        ..state.calls.realtime.clone()
+    };
+    let provider = openai_realtime::connect(&endpoint, agent, format).await?;
+    let call_id = Uuid::new_v4();
+    let session = Session::new(
+        tokio::time::Instant::now().into_std(),
+        SessionConfig {
+            greeting: agent.greeting.clone(),
+            max_duration: Duration::from_secs(agent.budget.max_call_seconds.into()),
+            ..SessionConfig::default()
+        },
+    );
+    let (events, event_rx) = mpsc::channel(CHANNEL_DEPTH);
+    let (command_tx, commands) = mpsc::channel(CHANNEL_DEPTH);
+    let context = CallContext {
+        call_id,
+        tenant_id: grant.tenant_id,
+        agent: agent.name.clone(),
+        transport,
+        caller,
+        node: state.calls.node.clone(),
+        provider: state.calls.provider_name.clone(),
+        model,
+    };
+    let stores = CallStores {
+        durable: state.durable.clone(),
+        hot: state.hot.clone(),
+    };
+    tracing::info!(%call_id, agent = %agent.name, transport, "Call started.");
+    let link = TransportLink {
+        events: event_rx,
+        commands: command_tx,
+    };
+    let driver = tokio::spawn(driver::run(context, stores, session, link, provider));
+    Ok(StartedCall {
+        call_id,
+        events,
+        commands,
+        driver,
+    })
+}

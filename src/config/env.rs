@@ -25,6 +25,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("VOXGATE_DEFAULT_TENANT", "default_tenant"),
     ("VOXGATE_OPENAI_API_KEY", "providers.openai.api_key"),
     ("VOXGATE_OPENAI_BASE_URL", "providers.openai.base_url"),
+    ("VOXGATE_PUBLIC_URL", "public_url"),
+    ("VOXGATE_TWILIO_AUTH_TOKEN", "twilio.auth_token"),
     ("VOXGATE_LOG_FORMAT", "log.format"),
     ("VOXGATE_LOG", "log.filter"),
 ];

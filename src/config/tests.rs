@@ -110,7 +110,7 @@ fn every_documented_variable_maps_to_a_real_key() {
             "4096"
         } else if name.contains("CONNECTIONS") {
             "5"
-        } else if name.ends_with("BASE_URL") {
+        } else if name.ends_with("BASE_URL") || name.ends_with("PUBLIC_URL") {
             "http://x"
         } else if name.ends_with("FORMAT") {
             "json"

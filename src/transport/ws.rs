@@ -9,11 +9,10 @@
 mod bridge;
 pub mod message;
 
+use super::start_call;
 use crate::{
     call_token::{self, CallGrant, TokenError},
-    driver::{self, CallContext, CallStores, TransportLink},
     http::{ApiError, AppState},
-    provider::openai_realtime::{self, RealtimeEndpoint},
 };
 use axum::{
     extract::{
@@ -27,13 +26,7 @@ use message::{ClientMessage, ServerMessage};
 use serde::Deserialize;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
-use uuid::Uuid;
-use voxgate_core::{
-    AgentSpec,
-    audio::SampleRate,
-    session::{AudioFormat, Session, SessionConfig},
-};
+use voxgate_core::{AgentSpec, audio::SampleRate, session::AudioFormat};
 
 /// Largest accepted frame: about 1.3 s of 24 kHz PCM16.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -155,16 +148,8 @@ async fn serve_call(mut socket: WebSocket, state: AppState, grant: CallGrant, ag
     let Some(rate) = await_start(&mut socket).await else {
         return;
     };
-    let model = agent
-        .realtime
-        .first()
-        .map_or_else(|| state.calls.realtime.model.clone(), |p| p.model.clone());
-    let endpoint = RealtimeEndpoint {
-        model: model.clone(),
-        ..state.calls.realtime.clone()
-    };
-    let provider = match openai_realtime::connect(&endpoint, &agent, PROVIDER_FORMAT).await {
-        Ok(link) => link,
+    let call = match start_call(&state, &grant, &agent, PROVIDER_FORMAT, "ws", None).await {
+        Ok(call) => call,
         Err(error) => {
             tracing::error!(code = error.code, %error, "Realtime provider unavailable at call start.");
             fail(
@@ -176,48 +161,15 @@ async fn serve_call(mut socket: WebSocket, state: AppState, grant: CallGrant, ag
             return;
         }
     };
-    let call_id = Uuid::new_v4();
-    let session = Session::new(
-        tokio::time::Instant::now().into_std(),
-        SessionConfig {
-            greeting: agent.greeting.clone(),
-            max_duration: Duration::from_secs(agent.budget.max_call_seconds.into()),
-            ..SessionConfig::default()
-        },
-    );
-    let (event_tx, events) = mpsc::channel(256);
-    let (commands, command_rx) = mpsc::channel(256);
-    let context = CallContext {
-        call_id,
-        tenant_id: grant.tenant_id,
-        agent: agent.name.clone(),
-        transport: "ws",
-        caller: None,
-        node: state.calls.node.clone(),
-        provider: state.calls.provider_name.clone(),
-        model,
-    };
-    let stores = CallStores {
-        durable: state.durable.clone(),
-        hot: state.hot.clone(),
-    };
-    tracing::info!(%call_id, agent = %agent.name, "Call started.");
-    let driver = tokio::spawn(driver::run(
-        context,
-        stores,
-        session,
-        TransportLink { events, commands },
-        provider,
-    ));
     let started = ServerMessage::Started {
-        call_id: call_id.to_string(),
+        call_id: call.call_id.to_string(),
         agent: agent.name.clone(),
         sample_rate: rate.hz(),
     };
     if send(&mut socket, &started).await.is_ok() {
         let _ = send(&mut socket, &ServerMessage::Mode { mode: "realtime" }).await;
-        bridge::run(socket, rate, event_tx, command_rx).await;
+        bridge::run(socket, rate, call.events, call.commands).await;
     }
-    let _ = driver.await;
-    tracing::info!(%call_id, "Call finished.");
+    let _ = call.driver.await;
+    tracing::info!(call_id = %call.call_id, "Call finished.");
 }

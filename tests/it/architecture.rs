@@ -86,6 +86,9 @@ async fn openapi_json_describes_every_route() {
         "GET /openapi.json",
         "POST /v1/call-tokens",
         "GET /v1/calls/ws",
+        "POST /v1/telephony/twilio/voice",
+        "GET /v1/telephony/twilio/stream",
+        "GET /v1/telephony/telnyx/stream",
     ];
     let expected: BTreeSet<String> = expected.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(described, expected);

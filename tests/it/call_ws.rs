@@ -104,7 +104,7 @@ fn rms_dbfs(pcm: &[u8]) -> f32 {
 }
 
 async fn speak(socket: &mut Client, pcm: &[u8]) {
-    // 100 ms frames: well under the 200 messages per second limit even without pacing.
+    // 100 ms frames: well under the 500 messages per second limit even without pacing.
     for frame in pcm.chunks(3200) {
         socket
             .send(Message::binary(frame.to_vec()))

@@ -10,6 +10,7 @@ mod agents_shipped;
 mod api;
 mod architecture;
 mod bad_input;
+mod call_carrier;
 mod call_ws;
 mod isolation;
 mod serve;

@@ -2,6 +2,7 @@
 //! frames out, with the connection's limits.
 
 use super::{
+    super::MessageRate,
     MAX_FRAME_BYTES,
     message::{ClientMessage, ServerMessage, pcm16_from_bytes, pcm16_to_bytes},
 };
@@ -16,8 +17,6 @@ use voxgate_core::{
 
 /// No frame from the client for this long ends the call.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// More client messages than this in one second ends the call.
-const MAX_MESSAGES_PER_SECOND: u32 = 200;
 
 /// Why the bridge stops reading.
 enum Stop {
@@ -31,8 +30,7 @@ struct Bridge {
     events: mpsc::Sender<ClientEvent>,
     up: Resampler,
     down: Resampler,
-    window_start: Instant,
-    window_count: u32,
+    rate: MessageRate,
 }
 
 /// Runs until the call ends or the client leaves; then tells the session the caller hung up.
@@ -52,8 +50,7 @@ pub(super) async fn run(
         events,
         up,
         down,
-        window_start: Instant::now(),
-        window_count: 0,
+        rate: MessageRate::default(),
     };
     let mut last_heard = Instant::now();
     loop {
@@ -102,16 +99,13 @@ impl Bridge {
         &mut self,
         message: Option<Result<Message, axum::Error>>,
     ) -> Result<(), Stop> {
-        let now = Instant::now();
-        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
-            self.window_start = now;
-            self.window_count = 0;
-        }
-        self.window_count += 1;
-        if self.window_count > MAX_MESSAGES_PER_SECOND {
+        if !self.rate.allow() {
             return Err(Stop::Violation(
                 "connection.rate_limited",
-                "more than 200 messages in one second".to_owned(),
+                format!(
+                    "more than {} messages in one second",
+                    MessageRate::MAX_PER_SECOND
+                ),
             ));
         }
         let event = match message {

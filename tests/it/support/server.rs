@@ -13,6 +13,7 @@ use voxgate::{
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 pub const BODY_LIMIT: usize = 64 * 1024;
+pub const TWILIO_AUTH_TOKEN: &str = "twilio-test-auth-token";
 
 /// A running server.
 pub struct TestServer {
@@ -139,5 +140,8 @@ pub fn call_services(realtime_url: &str) -> Arc<CallServices> {
         provider_name: "sim".to_owned(),
         token_key: Secret::new("test-call-token-key-0123456789abcdef"),
         node: "test-node".to_owned(),
+        public_url: None,
+        twilio_auth_token: Some(Secret::new(TWILIO_AUTH_TOKEN)),
+        default_tenant: "default".to_owned(),
     })
 }
