@@ -75,12 +75,18 @@ pub async fn run(
     metrics::gauge!(telemetry::CALLS_ACTIVE).increment(1.0);
     let mut provider_open = true;
     let mut transport_open = true;
+    let mut handling_started: Option<Instant> = None;
     loop {
         let Some(deadline) = drain(&mut session, &writer, &transport, &provider).await else {
             break;
         };
+        if let Some(started) = handling_started.take() {
+            metrics::histogram!(telemetry::EVENT_HANDLING_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+        }
         tokio::select! {
             event = transport.events.recv(), if transport_open => {
+                handling_started = Some(Instant::now());
                 let now = Instant::now().into_std();
                 match event {
                     Some(event) => session.handle_client(now, event),
@@ -91,6 +97,7 @@ pub async fn run(
                 }
             }
             event = provider.events.recv(), if provider_open => {
+                handling_started = Some(Instant::now());
                 let now = Instant::now().into_std();
                 match event {
                     Some(event) => session.handle_provider(now, event),

@@ -22,6 +22,7 @@ pub mod call_token;
 pub mod config;
 pub mod driver;
 pub mod http;
+pub mod loadgen;
 pub mod provider;
 pub mod secret;
 pub mod store;

@@ -35,6 +35,21 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Measure concurrent simulated Twilio calls against a voxgate child process (loopback only).
+    Loadgen {
+        /// Concurrent calls (at most 2000).
+        #[arg(long, default_value_t = 10)]
+        calls: usize,
+        /// Seconds over which the calls start.
+        #[arg(long, default_value_t = 10)]
+        ramp_seconds: u64,
+        /// Seconds each call lasts.
+        #[arg(long, default_value_t = 30)]
+        duration_seconds: u64,
+        /// Raw 8 kHz μ-law audio the callers speak.
+        #[arg(long, default_value = "../shared/fixtures/speech-8k.ulaw")]
+        fixture: PathBuf,
+    },
     /// Run the OpenAI Realtime provider simulator on 127.0.0.1 (Ctrl-C stops it).
     Sim {
         /// Port to listen on.
@@ -94,6 +109,21 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => app::serve(config).await,
+        Command::Loadgen {
+            calls,
+            ramp_seconds,
+            duration_seconds,
+            fixture,
+        } => {
+            let options = voxgate::loadgen::LoadgenOptions {
+                calls,
+                ramp_seconds,
+                duration_seconds,
+                fixture,
+                server_binary: std::env::current_exe().context("locating the voxgate binary")?,
+            };
+            voxgate::loadgen::run(options).await
+        }
         Command::Sim { port } => voxgate::provider::sim::run_foreground(port).await,
         Command::Migrate => {
             let durable = app::open_durable(&config).await?;

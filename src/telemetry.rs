@@ -5,7 +5,7 @@
 
 use crate::config::{LogConfig, LogFormat};
 use axum::http::StatusCode;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::{sync::OnceLock, time::Duration};
 
 /// HTTP requests by method, route template and status.
@@ -22,6 +22,9 @@ pub const AUDIO_FRAMES_IN: &str = "voxgate_audio_frames_in_total";
 pub const AUDIO_FRAMES_OUT: &str = "voxgate_audio_frames_out_total";
 /// End of caller speech → first agent audio, per turn.
 pub const TURN_FIRST_AUDIO_SECONDS: &str = "voxgate_turn_first_audio_seconds";
+/// Time voxgate takes to handle one call input: from taking it off its channel to handing every
+/// resulting output on (a summary: quantiles over the last minute).
+pub const EVENT_HANDLING_SECONDS: &str = "voxgate_event_handling_seconds";
 /// Barge-ins (caller spoke over the agent).
 pub const BARGE_INS_TOTAL: &str = "voxgate_barge_ins_total";
 
@@ -47,10 +50,18 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            let latency = [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let turn = [0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0];
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ])
+                .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_SECONDS.to_owned()), &latency)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(TURN_FIRST_AUDIO_SECONDS.to_owned()),
+                        &turn,
+                    )
+                })
                 .map(PrometheusBuilder::build_recorder)
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();

@@ -1,0 +1,85 @@
+//! `voxgate loadgen`: many simulated phone callers against a real voxgate process, measured.
+//!
+//! It starts the provider simulator in its own process, spawns `voxgate serve` as a child on
+//! loopback (so the child's CPU and memory are voxgate's alone), and runs N callers that each
+//! place a Twilio call the way Twilio does: a signed voice webhook, then a media stream with
+//! 20 ms μ-law frames at real-time pace from a fixture, echoing marks. It reports completed calls,
+//! late and dropped frames, turn latency, voxgate's CPU and memory per call, and voxgate's own
+//! event-handling latency (from its metrics). Targets are loopback only, by construction.
+
+mod caller;
+mod report;
+mod server;
+
+use crate::provider::sim::Simulator;
+use anyhow::Context;
+use report::{CallerStats, Report};
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+/// Most calls one run may place.
+pub const MAX_CALLS: usize = 2000;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LoadgenOptions {
+    /// Concurrent calls.
+    pub calls: usize,
+    /// Seconds over which calls start, evenly.
+    pub ramp_seconds: u64,
+    /// Seconds each call lasts once started.
+    pub duration_seconds: u64,
+    /// Raw μ-law 8 kHz fixture the callers speak.
+    pub fixture: PathBuf,
+    /// The voxgate binary to spawn (default: this one).
+    pub server_binary: PathBuf,
+}
+
+/// Runs the load and prints the report (Markdown) to stdout.
+pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=MAX_CALLS).contains(&options.calls),
+        "--calls must be between 1 and {MAX_CALLS}"
+    );
+    anyhow::ensure!(
+        options.duration_seconds >= 5,
+        "--duration-seconds must be at least 5"
+    );
+    let audio = std::fs::read(&options.fixture)
+        .with_context(|| format!("reading {}", options.fixture.display()))?;
+    anyhow::ensure!(
+        audio.len() >= 8 * 3000,
+        "the fixture needs at least 3 s of audio"
+    );
+    let simulator = Simulator::start("127.0.0.1:0".parse()?).await?;
+    let server = server::Server::spawn(&options.server_binary, &simulator.base_url()).await?;
+    let audio = Arc::new(audio);
+    let baseline = server.sample()?;
+    let sampler = server.start_sampling();
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::with_capacity(options.calls);
+    let gap = Duration::from_secs(options.ramp_seconds) / u32::try_from(options.calls)?;
+    for index in 0..options.calls {
+        let target = server.target();
+        let audio = audio.clone();
+        let duration = Duration::from_secs(options.duration_seconds);
+        tasks.push(tokio::spawn(async move {
+            caller::place(index, &target, &audio, duration).await
+        }));
+        tokio::time::sleep(gap).await;
+    }
+    let mut stats = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        stats.push(
+            task.await
+                .unwrap_or_else(|_| CallerStats::failed("caller task panicked")),
+        );
+    }
+    let wall = started.elapsed();
+    let peak = sampler.stop().await;
+    let metrics = server.metrics().await.unwrap_or_default();
+    let report = Report::new(&options, &stats, baseline, peak, wall, &metrics);
+    println!("{}", report.markdown());
+    server.stop().await;
+    simulator.shutdown().await;
+    Ok(())
+}
