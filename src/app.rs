@@ -183,8 +183,33 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    wait_for_calls(SHUTDOWN_GRACE).await;
     tracing::info!("voxgate stopped.");
     Ok(())
+}
+
+/// How long shutdown lets calls in progress finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// New connections have stopped; let calls in progress end by themselves, up to `grace`.
+async fn wait_for_calls(grace: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut logged = false;
+    while crate::driver::active_calls() > 0 && tokio::time::Instant::now() < deadline {
+        if !logged {
+            let calls = crate::driver::active_calls();
+            tracing::info!(calls, "Waiting for calls in progress to end.");
+            logged = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let left = crate::driver::active_calls();
+    if left > 0 {
+        tracing::warn!(
+            calls = left,
+            "Shutdown grace period over; ending calls in progress."
+        );
+    }
 }
 
 async fn shutdown_signal() {

@@ -10,7 +10,10 @@ mod persist;
 use crate::{provider::openai_realtime::RealtimeLink, store::LiveCall, telemetry};
 pub use persist::CallStores;
 use persist::{Job, Writer};
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 use time::OffsetDateTime;
 use tokio::{sync::mpsc, time::Instant};
 use uuid::Uuid;
@@ -48,6 +51,14 @@ pub struct TransportLink {
     pub commands: mpsc::Sender<ClientCommand>,
 }
 
+/// Calls running in this process; shutdown waits for it to reach zero (up to a grace period).
+static ACTIVE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Calls in progress in this process.
+pub fn active_calls() -> usize {
+    ACTIVE_CALLS.load(Ordering::Relaxed)
+}
+
 /// How long a live call entry lives without a refresh.
 const LIVE_TTL: Duration = Duration::from_secs(120);
 
@@ -72,6 +83,7 @@ pub async fn run(
     if let Err(error) = stores.hot.register_call(&live, LIVE_TTL).await {
         tracing::warn!(call_id = %context.call_id, %error, "Cannot register the live call.");
     }
+    ACTIVE_CALLS.fetch_add(1, Ordering::Relaxed);
     metrics::gauge!(telemetry::CALLS_ACTIVE).increment(1.0);
     let mut provider_open = true;
     let mut transport_open = true;
@@ -113,6 +125,7 @@ pub async fn run(
         }
     }
     metrics::gauge!(telemetry::CALLS_ACTIVE).decrement(1.0);
+    ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
     if let Err(error) = stores
         .hot
         .unregister_call(context.tenant_id, context.call_id)
