@@ -25,6 +25,8 @@ pub const TURN_FIRST_AUDIO_SECONDS: &str = "voxgate_turn_first_audio_seconds";
 /// Time voxgate takes to handle one call input: from taking it off its channel to handing every
 /// resulting output on (a summary: quantiles over the last minute).
 pub const EVENT_HANDLING_SECONDS: &str = "voxgate_event_handling_seconds";
+/// Provider response started → its first audio.
+pub const PROVIDER_FIRST_AUDIO_SECONDS: &str = "voxgate_provider_first_audio_seconds";
 /// Barge-ins (caller spoke over the agent).
 pub const BARGE_INS_TOTAL: &str = "voxgate_barge_ins_total";
 
@@ -62,6 +64,10 @@ pub fn metrics_handle() -> PrometheusHandle {
                         &turn,
                     )
                 })
+                .and_then(|b| {
+                    let name = PROVIDER_FIRST_AUDIO_SECONDS.to_owned();
+                    b.set_buckets_for_metric(Matcher::Full(name), &turn)
+                })
                 .map(PrometheusBuilder::build_recorder)
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
@@ -95,6 +101,9 @@ pub fn record_measurement(measurement: voxgate_core::session::Measurement) {
     match measurement {
         Measurement::FirstAudio(latency) => {
             metrics::histogram!(TURN_FIRST_AUDIO_SECONDS).record(latency.as_secs_f64());
+        }
+        Measurement::ProviderFirstAudio(latency) => {
+            metrics::histogram!(PROVIDER_FIRST_AUDIO_SECONDS).record(latency.as_secs_f64());
         }
         Measurement::BargeIn => metrics::counter!(BARGE_INS_TOTAL).increment(1),
     }

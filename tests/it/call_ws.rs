@@ -265,3 +265,33 @@ async fn barging_in_clears_playback_and_truncates_to_what_was_played() {
         truncate.audio_end_ms
     );
 }
+
+#[tokio::test]
+async fn a_bad_frame_gets_an_error_event_and_the_call_is_still_recorded() {
+    let call = call_setup().await;
+    let mut socket = dial(&call, &token(&call).await).await;
+    let (events, _) = listen(&mut socket, false, |event, _| event["type"] == "mode").await;
+    let call_id = events[0]["call_id"].as_str().expect("call id").to_owned();
+    let bad = json!({"type": "teleport", "to": "mars"}).to_string();
+    socket.send(Message::text(bad)).await.expect("sent");
+    let (events, _) = listen(&mut socket, false, |event, _| event["type"] == "ended").await;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"error"), "{events:?}");
+    assert_eq!(events[0]["code"], "protocol.bad_message");
+    assert_eq!(kinds.last(), Some(&"ended"), "{events:?}");
+    let mut stored = Value::Null;
+    for _ in 0..50 {
+        stored = call
+            .server
+            .get(&format!("/v1/calls/{call_id}"), &call.key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if stored["call"]["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored["call"]["status"], "ended", "{stored}");
+}

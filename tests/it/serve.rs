@@ -222,3 +222,59 @@ async fn a_bad_configuration_is_refused_with_every_problem_listed() {
         "the URL is a secret and is not echoed"
     );
 }
+
+#[tokio::test]
+async fn shutdown_lets_a_call_in_progress_finish() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let data = TempDir::new();
+    let (mut child, addr, _) = serve(&data.path, &[]).await;
+    let key = mint_key(&data.path, &[]).await;
+    let client = reqwest::Client::new();
+    let minted: Value = client
+        .post(format!("http://{addr}/v1/call-tokens"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"agent": "support"}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = minted["token"].as_str().expect("token");
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/calls/ws?token={token}"))
+            .await
+            .expect("call connects");
+    let start = serde_json::json!({"type": "start", "sample_rate": 16000}).to_string();
+    socket.send(Message::text(start)).await.expect("start");
+    let mut started = false;
+    while let Some(Ok(message)) = socket.next().await {
+        if let Message::Text(text) = message
+            && text.as_str().contains("\"mode\"")
+        {
+            started = true;
+            break;
+        }
+    }
+    assert!(started, "the call started");
+    let pid = child.id().expect("running").to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(signalled.success());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the server waits for the call"
+    );
+    let hangup = serde_json::json!({"type": "hangup"}).to_string();
+    socket.send(Message::text(hangup)).await.expect("hangup");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the server exits once the call ended")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
+}

@@ -63,6 +63,8 @@ pub struct Session {
     greeted: bool,
     /// When the caller last stopped speaking, until the answer's first audio arrives.
     awaiting_first_audio: Option<Instant>,
+    /// When the current response started, until its first audio arrives.
+    response_started_at: Option<Instant>,
     speaking: bool,
     next_seq: u64,
     ended: bool,
@@ -81,6 +83,7 @@ impl Session {
             response: None,
             greeted: false,
             awaiting_first_audio: None,
+            response_started_at: None,
             speaking: false,
             next_seq: 0,
             ended: false,
@@ -133,7 +136,10 @@ impl Session {
             ProviderEvent::SpeechStarted => self.barge_in_if_speaking(),
             ProviderEvent::SpeechStopped => self.awaiting_first_audio = Some(now),
             ProviderEvent::UserTranscript { text } => self.user_said(text),
-            ProviderEvent::ResponseStarted { response_id } => self.response = Some(response_id),
+            ProviderEvent::ResponseStarted { response_id } => {
+                self.response = Some(response_id);
+                self.response_started_at = Some(now);
+            }
             ProviderEvent::AudioDelta { item_id, chunk } => self.agent_audio(now, &item_id, chunk),
             ProviderEvent::TranscriptDelta { item_id, delta } => {
                 self.playback.transcript(&item_id, &delta);
@@ -190,6 +196,11 @@ impl Session {
             let latency = now.saturating_duration_since(stopped);
             self.outputs
                 .push_back(Output::Measure(Measurement::FirstAudio(latency)));
+        }
+        if let Some(started) = self.response_started_at.take() {
+            let latency = now.saturating_duration_since(started);
+            self.outputs
+                .push_back(Output::Measure(Measurement::ProviderFirstAudio(latency)));
         }
         if !self.speaking {
             self.speaking = true;

@@ -288,6 +288,8 @@ pub struct IncidentReport {
 pub enum Measurement {
     /// End of caller speech → first agent audio of the answer.
     FirstAudio(Duration),
+    /// Provider response started → its first audio (the provider's own latency).
+    ProviderFirstAudio(Duration),
     /// The caller barged in.
     BargeIn,
 }

@@ -178,13 +178,24 @@ fn a_turn_is_measured_and_the_answer_is_persisted_once_played() {
     h.provider(ProviderEvent::UserTranscript {
         text: "When do you open?".into(),
     });
+    h.at(1100).provider(ProviderEvent::ResponseStarted {
+        response_id: "resp_1".into(),
+    });
+    h.provider(ProviderEvent::TranscriptDelta {
+        item_id: "item_a".into(),
+        delta: "We open at nine.".into(),
+    });
     h.at(1350);
-    let marks = h.answer("item_a", "We open at nine.", 3);
+    let marks: Vec<MarkId> = (0..3).map(|_| h.agent_audio("item_a", 100)).collect();
     h.done(ResponseStatus::Completed);
     let outputs = h.take();
     assert!(has(
         &outputs,
         &Output::Measure(Measurement::FirstAudio(MS * 350))
+    ));
+    assert!(has(
+        &outputs,
+        &Output::Measure(Measurement::ProviderFirstAudio(MS * 250))
     ));
     assert!(has(
         &outputs,
