@@ -6,6 +6,7 @@
 //! path never waits for a database.
 
 mod persist;
+mod tool;
 
 use crate::{provider::openai_realtime::RealtimeLink, store::LiveCall, telemetry};
 pub use persist::CallStores;
@@ -16,9 +17,14 @@ use std::{
 };
 use time::OffsetDateTime;
 use tokio::{sync::mpsc, time::Instant};
+pub use tool::ToolWebhooks;
 use uuid::Uuid;
-use voxgate_core::session::{
-    ClientCommand, ClientEvent, ErrorClass, Output, PersistCommand, ProviderEvent, Session,
+use voxgate_core::{
+    FailureMode, Severity,
+    session::{
+        ClientCommand, ClientEvent, ErrorClass, IncidentReport, Output, PersistCommand,
+        ProviderCommand, ProviderEvent, Session,
+    },
 };
 
 /// Who and what the call is.
@@ -40,6 +46,8 @@ pub struct CallContext {
     pub provider: String,
     /// Realtime model name (for usage records).
     pub model: String,
+    /// The agent's tools and their webhooks.
+    pub tools: ToolWebhooks,
 }
 
 /// The call's side of a transport connection.
@@ -87,9 +95,18 @@ pub async fn run(
     metrics::gauge!(telemetry::CALLS_ACTIVE).increment(1.0);
     let mut provider_open = true;
     let mut transport_open = true;
+    let (tool_done, mut tool_results) = mpsc::channel::<tool::ToolDone>(16);
+    let (to_client, to_provider) = (transport.commands.clone(), provider.commands.clone());
+    let calls = Calls {
+        writer: &writer,
+        to_client: &to_client,
+        to_provider: &to_provider,
+        context: &context,
+        tool_done: &tool_done,
+    };
     let mut handling_started: Option<Instant> = None;
     loop {
-        let Some(deadline) = drain(&mut session, &writer, &transport, &provider).await else {
+        let Some(deadline) = drain(&mut session, &calls).await else {
             break;
         };
         if let Some(started) = handling_started.take() {
@@ -119,6 +136,13 @@ pub async fn run(
                     }
                 }
             }
+            Some(done) = tool_results.recv() => {
+                handling_started = Some(Instant::now());
+                if let Some(code) = done.failure {
+                    report_tool_failure(&writer, code);
+                }
+                session.handle_tool_result(Instant::now().into_std(), done.call_id, done.output);
+            }
             () = tokio::time::sleep_until(Instant::from_std(deadline)) => {
                 session.handle_timeout(Instant::now().into_std());
             }
@@ -136,26 +160,47 @@ pub async fn run(
     writer.finish().await;
 }
 
+/// Where a call's outputs go.
+struct Calls<'a> {
+    writer: &'a Writer,
+    to_client: &'a mpsc::Sender<ClientCommand>,
+    to_provider: &'a mpsc::Sender<ProviderCommand>,
+    context: &'a CallContext,
+    tool_done: &'a mpsc::Sender<tool::ToolDone>,
+}
+
+fn report_tool_failure(writer: &Writer, code: &'static str) {
+    let report = IncidentReport {
+        mode: FailureMode::ToolFailure,
+        severity: Severity::Warning,
+        action: "error_given_to_model",
+        detail: serde_json::json!({ "code": code }),
+    };
+    telemetry::record_incident(report.mode.as_str(), report.action);
+    writer.send(Job::Incident(report, OffsetDateTime::now_utc()));
+}
+
 /// Carries outputs until the session waits; `None` once it is closed.
-async fn drain(
-    session: &mut Session,
-    writer: &Writer,
-    transport: &TransportLink,
-    provider: &RealtimeLink,
-) -> Option<std::time::Instant> {
+async fn drain(session: &mut Session, calls: &Calls<'_>) -> Option<std::time::Instant> {
+    let Calls {
+        writer,
+        to_client,
+        to_provider,
+        ..
+    } = calls;
     loop {
         match session.poll_output() {
             Output::Timeout(deadline) => return Some(deadline),
             Output::Closed => return None,
             Output::Provider(command) => {
                 // A closed link reports itself as `Closed` on its event channel.
-                let _ = provider.commands.send(command).await;
+                let _ = to_provider.send(command).await;
             }
             Output::Client(command) => {
                 if matches!(command, ClientCommand::Audio { .. }) {
                     metrics::counter!(telemetry::AUDIO_FRAMES_OUT).increment(1);
                 }
-                let _ = transport.commands.send(command).await;
+                let _ = to_client.send(command).await;
             }
             Output::Persist(PersistCommand::Item {
                 seq,
@@ -177,6 +222,15 @@ async fn drain(
                 writer.send(Job::Incident(report, OffsetDateTime::now_utc()));
             }
             Output::Measure(measurement) => telemetry::record_measurement(measurement),
+            Output::Tool(request) => {
+                let context = calls.context;
+                tool::spawn(
+                    request,
+                    context.call_id,
+                    &context.tools,
+                    calls.tool_done.clone(),
+                );
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod config;
 pub mod driver;
 pub mod http;
 pub mod loadgen;
+pub mod outbound;
 pub mod provider;
 pub mod secret;
 pub mod store;

@@ -111,6 +111,13 @@ pub async fn start_call(
         node: state.calls.node.clone(),
         provider: state.calls.provider_name.clone(),
         model,
+        tools: std::sync::Arc::new(
+            agent
+                .tools
+                .iter()
+                .map(|tool| (tool.name.clone(), tool.webhook.clone()))
+                .collect(),
+        ),
     };
     let stores = CallStores {
         durable: state.durable.clone(),

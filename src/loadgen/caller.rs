@@ -11,7 +11,7 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::{
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 use tokio_tungstenite::{connect_async, tungstenite::Message};
@@ -21,11 +21,7 @@ const FRAME_BYTES: usize = 160;
 const SPEECH_FRAMES: u64 = 150;
 const SILENCE_FRAMES: u64 = 100;
 
-/// One shared HTTP client for the whole run.
-pub(super) fn http_client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new).clone()
-}
+pub(super) use crate::outbound::http_client;
 
 /// Places one call; never panics on the server's behaviour, it records it.
 pub(super) async fn place(

@@ -133,7 +133,7 @@ impl Server {
     /// The server's Prometheus text.
     pub(super) async fn metrics(&self) -> anyhow::Result<String> {
         let url = format!("{}/metrics", self.target.base);
-        let response = crate::loadgen::caller::http_client()
+        let response = crate::outbound::http_client()
             .get(url)
             .bearer_auth(&self.admin_key)
             .send()
@@ -147,7 +147,7 @@ impl Server {
 }
 
 async fn reqwest_get(url: &str) -> anyhow::Result<()> {
-    crate::loadgen::caller::http_client()
+    crate::outbound::http_client()
         .get(url)
         .send()
         .await?

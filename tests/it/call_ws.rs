@@ -295,3 +295,73 @@ async fn a_bad_frame_gets_an_error_event_and_the_call_is_still_recorded() {
     }
     assert_eq!(stored["call"]["status"], "ended", "{stored}");
 }
+
+#[tokio::test]
+async fn a_tool_call_reaches_the_webhook_and_its_result_goes_back_to_the_model() {
+    use axum::{Json, Router, routing::post};
+    use std::sync::{Arc, Mutex};
+    let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
+        return;
+    };
+    // The agent's tool webhook: records what it got, answers with a booking.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = received.clone();
+    let hook = Router::new().route(
+        "/book",
+        post(move |Json(body): Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push(body);
+                Json(json!({"booked": true, "slot": "09:30"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook_url = format!("http://{}/book", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let call = call_setup().await;
+    let mut agent = agent_body("desk");
+    agent["tools"][0]["webhook"] = json!(hook_url);
+    let updated = call
+        .server
+        .request(reqwest::Method::PUT, "/v1/agents/desk", &call.key)
+        .header("if-match", "\"1\"")
+        .json(&agent)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(updated.status(), 200);
+    call.sim.script(vec![ScriptedTurn {
+        tool_call: Some(
+            serde_json::from_value(json!({"name": "book", "arguments": {"day": "2026-12-07"}}))
+                .expect("tool call"),
+        ),
+        ..ScriptedTurn::default()
+    }]);
+    let mut socket = dial(&call, &token(&call).await).await;
+    speak(&mut socket, &speech[..32 * 2000]).await;
+    speak(&mut socket, &vec![0u8; 32 * 1500]).await;
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = call.sim.log().client_events;
+        if events.iter().filter(|e| *e == "response.create").count() >= 1
+            && events.iter().any(|e| e == "conversation.item.create")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let output_at = events.iter().position(|e| e == "conversation.item.create");
+    let create_at = events.iter().rposition(|e| e == "response.create");
+    assert!(
+        matches!((output_at, create_at), (Some(o), Some(c)) if o < c),
+        "function_call_output then response.create expected: {events:?}"
+    );
+    let calls = received.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["tool"], "book");
+    assert_eq!(calls[0]["arguments"], json!({"day": "2026-12-07"}));
+}

@@ -60,6 +60,8 @@ pub struct Session {
     caller_audio: CallerAudio,
     /// The response in progress, by provider id.
     response: Option<String>,
+    /// Tool results waiting for the response that called them to finish.
+    tool_results: Vec<(String, String)>,
     greeted: bool,
     /// When the caller last stopped speaking, until the answer's first audio arrives.
     awaiting_first_audio: Option<Instant>,
@@ -81,6 +83,7 @@ impl Session {
             outputs: VecDeque::new(),
             playback: Playback::default(),
             response: None,
+            tool_results: Vec::new(),
             greeted: false,
             awaiting_first_audio: None,
             response_started_at: None,
@@ -144,12 +147,41 @@ impl Session {
             ProviderEvent::TranscriptDelta { item_id, delta } => {
                 self.playback.transcript(&item_id, &delta);
             }
+            ProviderEvent::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => self.outputs.push_back(Output::Tool(ToolRequest {
+                call_id,
+                name,
+                arguments,
+            })),
             ProviderEvent::ResponseDone { status, usage, .. } => {
                 self.response_done(status, usage);
             }
             ProviderEvent::Error { class, code } => self.provider_error(class, &code),
             ProviderEvent::Closed { class } => self.provider_lost(class, "connection_closed"),
         }
+    }
+
+    /// A tool finished. The result goes to the provider, followed by a request for a response
+    /// that speaks it, once no response is in progress (one cannot start while another runs).
+    pub fn handle_tool_result(&mut self, _now: Instant, call_id: String, output: String) {
+        if self.ended {
+            return;
+        }
+        self.tool_results.push((call_id, output));
+        self.flush_tool_results();
+    }
+
+    fn flush_tool_results(&mut self) {
+        if self.response.is_some() || self.tool_results.is_empty() {
+            return;
+        }
+        for (call_id, output) in std::mem::take(&mut self.tool_results) {
+            self.send_provider(ProviderCommand::ToolOutput { call_id, output });
+        }
+        self.send_provider(ProviderCommand::CreateResponse { instructions: None });
     }
 
     /// Time has reached a deadline returned by [`Output::Timeout`].
@@ -226,6 +258,7 @@ impl Session {
         }
         self.playback.complete_all();
         self.finish_played_items();
+        self.flush_tool_results();
     }
 
     fn barge_in_if_speaking(&mut self) {

@@ -129,6 +129,10 @@ pub fn encode(command: &ProviderCommand) -> Option<String> {
             audio_end_ms,
         } => json!({"type": "conversation.item.truncate", "item_id": item_id,
                     "content_index": 0, "audio_end_ms": audio_end_ms}),
+        ProviderCommand::ToolOutput { call_id, output } => json!({
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": call_id, "output": output}
+        }),
         ProviderCommand::Close => return None,
     };
     Some(frame.to_string())
@@ -178,6 +182,11 @@ pub fn decode(text: &str, format: AudioFormat) -> Result<Option<ProviderEvent>, 
         "response.output_audio_transcript.delta" => ProviderEvent::TranscriptDelta {
             item_id: field(&frame, kind, "item_id")?.to_owned(),
             delta: field(&frame, kind, "delta")?.to_owned(),
+        },
+        "response.function_call_arguments.done" => ProviderEvent::FunctionCall {
+            call_id: field(&frame, kind, "call_id")?.to_owned(),
+            name: field(&frame, kind, "name")?.to_owned(),
+            arguments: field(&frame, kind, "arguments")?.to_owned(),
         },
         "response.done" => response_done(&frame["response"]),
         "error" => {

@@ -133,6 +133,15 @@ pub enum ProviderEvent {
         /// Text to append.
         delta: String,
     },
+    /// The model called a tool; its arguments are complete.
+    FunctionCall {
+        /// Provider's call id, echoed with the result.
+        call_id: String,
+        /// The tool's name.
+        name: String,
+        /// The arguments as JSON text (not yet validated).
+        arguments: String,
+    },
     /// A response ended.
     ResponseDone {
         /// Provider's response id.
@@ -175,8 +184,27 @@ pub enum ProviderCommand {
         /// Milliseconds of the item's audio that were played.
         audio_end_ms: u64,
     },
+    /// A tool's result for a call the model made.
+    ToolOutput {
+        /// The provider's call id.
+        call_id: String,
+        /// The result, usually JSON text.
+        output: String,
+    },
     /// Close the provider session.
     Close,
+}
+
+/// A tool call for the driver to run; its result comes back through
+/// [`crate::session::Session::handle_tool_result`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolRequest {
+    /// The provider's call id.
+    pub call_id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments as JSON text.
+    pub arguments: String,
 }
 
 /// Something to send to the caller's side.
@@ -308,6 +336,8 @@ pub enum Output {
     Incident(IncidentReport),
     /// Record a measurement.
     Measure(Measurement),
+    /// Run a tool and report its result.
+    Tool(ToolRequest),
     /// Nothing else to do before this instant.
     Timeout(Instant),
     /// The session is over; drop it.

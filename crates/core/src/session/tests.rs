@@ -413,3 +413,42 @@ fn the_call_ends_at_its_maximum_duration() {
         &Output::Client(ClientCommand::Ended(EndReason::MaxDuration))
     ));
 }
+
+#[test]
+fn a_tool_result_is_sent_once_the_calling_response_is_done_and_then_spoken() {
+    let mut h = Harness::new(SessionConfig::default());
+    h.provider(ProviderEvent::ResponseStarted {
+        response_id: "resp_1".into(),
+    });
+    h.provider(ProviderEvent::FunctionCall {
+        call_id: "call_1".into(),
+        name: "book".into(),
+        arguments: r#"{"day":"2026-12-07"}"#.into(),
+    });
+    assert_eq!(
+        h.take(),
+        vec![Output::Tool(ToolRequest {
+            call_id: "call_1".into(),
+            name: "book".into(),
+            arguments: r#"{"day":"2026-12-07"}"#.into(),
+        })]
+    );
+    // The tool answers before the response that called it is done: the result waits.
+    h.session
+        .handle_tool_result(h.now, "call_1".into(), r#"{"booked":true}"#.into());
+    h.drain();
+    assert!(h.take().is_empty());
+    h.done(ResponseStatus::Completed);
+    let outputs = h.take();
+    let tail = &outputs[outputs.len() - 2..];
+    assert_eq!(
+        tail,
+        [
+            Output::Provider(ProviderCommand::ToolOutput {
+                call_id: "call_1".into(),
+                output: r#"{"booked":true}"#.into(),
+            }),
+            Output::Provider(ProviderCommand::CreateResponse { instructions: None }),
+        ]
+    );
+}

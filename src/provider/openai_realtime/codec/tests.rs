@@ -154,3 +154,28 @@ fn errors_are_classified_where_they_are_born() {
         );
     }
 }
+
+#[test]
+fn function_calls_decode_and_their_outputs_encode() {
+    let done = json!({"type": "response.function_call_arguments.done", "event_id": "e",
+        "response_id": "r", "item_id": "i", "output_index": 0, "call_id": "call_1",
+        "name": "book", "arguments": "{\"day\":\"2026-12-07\"}"});
+    assert_eq!(
+        decode(&done.to_string(), ULAW),
+        Ok(Some(ProviderEvent::FunctionCall {
+            call_id: "call_1".into(),
+            name: "book".into(),
+            arguments: "{\"day\":\"2026-12-07\"}".into()
+        }))
+    );
+    let output = encode(&ProviderCommand::ToolOutput {
+        call_id: "call_1".into(),
+        output: "{\"booked\":true}".into(),
+    })
+    .expect("frame");
+    assert_eq!(
+        serde_json::from_str::<Value>(&output).expect("json"),
+        json!({"type": "conversation.item.create", "item": {"type": "function_call_output",
+               "call_id": "call_1", "output": "{\"booked\":true}"}})
+    );
+}
