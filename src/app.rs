@@ -139,6 +139,8 @@ pub async fn call_services(
         public_url: config.public_url.clone(),
         twilio_auth_token: config.twilio.auth_token.clone(),
         default_tenant: config.default_tenant().to_owned(),
+        // OpenAI Realtime caps a session at 60 minutes.
+        provider_session_max: std::time::Duration::from_secs(55 * 60),
     };
     Ok((Arc::new(services), simulator))
 }

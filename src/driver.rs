@@ -8,7 +8,11 @@
 mod persist;
 mod tool;
 
-use crate::{provider::openai_realtime::RealtimeLink, store::LiveCall, telemetry};
+use crate::{
+    provider::openai_realtime::{self, ConnectError, RealtimeEndpoint, RealtimeLink},
+    store::LiveCall,
+    telemetry,
+};
 pub use persist::CallStores;
 use persist::{Job, Writer};
 use std::{
@@ -48,6 +52,19 @@ pub struct CallContext {
     pub model: String,
     /// The agent's tools and their webhooks.
     pub tools: ToolWebhooks,
+    /// How to open another session with the same provider (renewal before its cap).
+    pub connector: Connector,
+}
+
+/// Everything needed to open a provider session for this call.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    /// The endpoint, with the agent's model.
+    pub endpoint: RealtimeEndpoint,
+    /// The agent.
+    pub agent: std::sync::Arc<voxgate_core::AgentSpec>,
+    /// Audio format both ways.
+    pub format: voxgate_core::session::AudioFormat,
 }
 
 /// The call's side of a transport connection.
@@ -69,87 +86,52 @@ pub fn active_calls() -> usize {
 
 /// How long a live call entry lives without a refresh.
 const LIVE_TTL: Duration = Duration::from_secs(120);
+/// How often the live call entry is refreshed.
+const LIVE_REFRESH: Duration = Duration::from_secs(40);
+/// A peer (transport or provider link) that takes longer than this to accept a message is
+/// stalled: the call stops waiting for it rather than freeze.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs the call to its end. Returns once the session is closed and its records are written.
 pub async fn run(
     context: CallContext,
     stores: CallStores,
-    mut session: Session,
-    mut transport: TransportLink,
-    mut provider: RealtimeLink,
+    session: Session,
+    transport: TransportLink,
+    provider: RealtimeLink,
 ) {
     let writer = Writer::spawn(stores.clone(), context.clone());
     writer.send(Job::Started(OffsetDateTime::now_utc()));
-    let live = LiveCall {
-        call_id: context.call_id,
-        tenant_id: context.tenant_id,
-        agent: context.agent.clone(),
-        node: context.node.clone(),
-        mode: "realtime".to_owned(),
-        started_at: OffsetDateTime::now_utc(),
-    };
-    if let Err(error) = stores.hot.register_call(&live, LIVE_TTL).await {
-        tracing::warn!(call_id = %context.call_id, %error, "Cannot register the live call.");
-    }
+    let live = live_entry(&context);
+    register(&stores, &live).await;
     ACTIVE_CALLS.fetch_add(1, Ordering::Relaxed);
     metrics::gauge!(telemetry::CALLS_ACTIVE).increment(1.0);
-    let mut provider_open = true;
-    let mut transport_open = true;
-    let (tool_done, mut tool_results) = mpsc::channel::<tool::ToolDone>(16);
-    let (to_client, to_provider) = (transport.commands.clone(), provider.commands.clone());
-    let calls = Calls {
-        writer: &writer,
-        to_client: &to_client,
-        to_provider: &to_provider,
-        context: &context,
-        tool_done: &tool_done,
+    let (tool_done, tool_results) = mpsc::channel(16);
+    let (renewal_done, renewals) = mpsc::channel(1);
+    let mut call = Call {
+        session,
+        transport,
+        provider,
+        writer,
+        context,
+        tool_done,
+        tool_results,
+        renewal_done,
+        renewals,
+        transport_open: true,
+        provider_open: true,
+        client_stalled: false,
+        provider_stalled: false,
+        refresh: tokio::time::interval_at(Instant::now() + LIVE_REFRESH, LIVE_REFRESH),
+        stores: stores.clone(),
+        live,
     };
-    let mut handling_started: Option<Instant> = None;
-    loop {
-        let Some(deadline) = drain(&mut session, &calls).await else {
-            break;
-        };
-        if let Some(started) = handling_started.take() {
-            metrics::histogram!(telemetry::EVENT_HANDLING_SECONDS)
-                .record(started.elapsed().as_secs_f64());
-        }
-        tokio::select! {
-            event = transport.events.recv(), if transport_open => {
-                handling_started = Some(Instant::now());
-                let now = Instant::now().into_std();
-                match event {
-                    Some(event) => session.handle_client(now, event),
-                    None => {
-                        transport_open = false;
-                        session.handle_client(now, ClientEvent::Hangup);
-                    }
-                }
-            }
-            event = provider.events.recv(), if provider_open => {
-                handling_started = Some(Instant::now());
-                let now = Instant::now().into_std();
-                match event {
-                    Some(event) => session.handle_provider(now, event),
-                    None => {
-                        provider_open = false;
-                        session.handle_provider(now, ProviderEvent::Closed { class: ErrorClass::Retryable });
-                    }
-                }
-            }
-            Some(done) = tool_results.recv() => {
-                handling_started = Some(Instant::now());
-                if let Some(code) = done.failure {
-                    report_tool_failure(&writer, code);
-                }
-                session.handle_tool_result(Instant::now().into_std(), done.call_id, done.output);
-            }
-            () = tokio::time::sleep_until(Instant::from_std(deadline)) => {
-                session.handle_timeout(Instant::now().into_std());
-            }
-        }
-    }
+    call.run_loop().await;
     metrics::gauge!(telemetry::CALLS_ACTIVE).decrement(1.0);
     ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
+    let Call {
+        context, writer, ..
+    } = call;
     if let Err(error) = stores
         .hot
         .unregister_call(context.tenant_id, context.call_id)
@@ -160,13 +142,137 @@ pub async fn run(
     writer.finish().await;
 }
 
-/// Where a call's outputs go.
-struct Calls<'a> {
-    writer: &'a Writer,
-    to_client: &'a mpsc::Sender<ClientCommand>,
-    to_provider: &'a mpsc::Sender<ProviderCommand>,
-    context: &'a CallContext,
-    tool_done: &'a mpsc::Sender<tool::ToolDone>,
+fn live_entry(context: &CallContext) -> LiveCall {
+    LiveCall {
+        call_id: context.call_id,
+        tenant_id: context.tenant_id,
+        agent: context.agent.clone(),
+        node: context.node.clone(),
+        mode: "realtime".to_owned(),
+        started_at: OffsetDateTime::now_utc(),
+    }
+}
+
+async fn register(stores: &CallStores, live: &LiveCall) {
+    if let Err(error) = stores.hot.register_call(live, LIVE_TTL).await {
+        tracing::warn!(call_id = %live.call_id, %error, "Cannot register the live call.");
+    }
+}
+
+/// One call's moving parts, owned by its task.
+struct Call {
+    session: Session,
+    transport: TransportLink,
+    provider: RealtimeLink,
+    writer: Writer,
+    context: CallContext,
+    tool_done: mpsc::Sender<tool::ToolDone>,
+    tool_results: mpsc::Receiver<tool::ToolDone>,
+    renewal_done: mpsc::Sender<Result<RealtimeLink, ConnectError>>,
+    renewals: mpsc::Receiver<Result<RealtimeLink, ConnectError>>,
+    transport_open: bool,
+    provider_open: bool,
+    /// The transport stopped taking commands in time; it gets no more.
+    client_stalled: bool,
+    /// The provider link stopped taking commands in time; it gets no more.
+    provider_stalled: bool,
+    refresh: tokio::time::Interval,
+    stores: CallStores,
+    live: LiveCall,
+}
+
+impl Call {
+    async fn run_loop(&mut self) {
+        let mut handling_started: Option<Instant> = None;
+        loop {
+            let Some(deadline) = self.drain().await else {
+                return;
+            };
+            if let Some(started) = handling_started.take() {
+                metrics::histogram!(telemetry::EVENT_HANDLING_SECONDS)
+                    .record(started.elapsed().as_secs_f64());
+            }
+            self.next_input(deadline).await;
+            handling_started = Some(Instant::now());
+        }
+    }
+
+    /// Waits for the next input (or the deadline) and hands it to the session.
+    async fn next_input(&mut self, deadline: std::time::Instant) {
+        tokio::select! {
+            event = self.transport.events.recv(), if self.transport_open => {
+                let now = Instant::now().into_std();
+                let event = event.unwrap_or_else(|| {
+                    self.transport_open = false;
+                    ClientEvent::Hangup
+                });
+                self.session.handle_client(now, event);
+            }
+            event = self.provider.events.recv(), if self.provider_open => {
+                let now = Instant::now().into_std();
+                let event = event.unwrap_or_else(|| {
+                    self.provider_open = false;
+                    ProviderEvent::Closed { class: ErrorClass::Retryable }
+                });
+                self.session.handle_provider(now, event);
+            }
+            Some(done) = self.tool_results.recv() => {
+                if let Some(code) = done.failure {
+                    report_tool_failure(&self.writer, code);
+                }
+                let now = Instant::now().into_std();
+                self.session.handle_tool_result(now, done.call_id, done.output);
+            }
+            Some(renewal) = self.renewals.recv() => self.switch_provider(renewal),
+            _ = self.refresh.tick() => {
+                // In its own task: a slow hot store must not hold up the call.
+                let (stores, live) = (self.stores.clone(), self.live.clone());
+                tokio::spawn(async move { register(&stores, &live).await });
+            }
+            () = tokio::time::sleep_until(Instant::from_std(deadline)) => {
+                self.session.handle_timeout(Instant::now().into_std());
+            }
+        }
+    }
+
+    /// Swaps in a renewed provider session (already seeded), closing the old one.
+    fn switch_provider(&mut self, renewal: Result<RealtimeLink, ConnectError>) {
+        let now = Instant::now().into_std();
+        match renewal {
+            Ok(link) => {
+                let old = std::mem::replace(&mut self.provider, link);
+                let _ = old.commands.try_send(ProviderCommand::Close);
+                self.provider_open = true;
+                self.session.handle_provider(now, ProviderEvent::Renewed);
+            }
+            Err(error) => {
+                tracing::warn!(call_id = %self.context.call_id, code = error.code, "Provider session renewal failed.");
+                self.session
+                    .handle_provider(now, ProviderEvent::RenewFailed);
+            }
+        }
+    }
+
+    /// Connects and seeds a fresh provider session in its own task.
+    fn renew(&self, seed: Vec<ProviderCommand>) {
+        let connector = self.context.connector.clone();
+        let done = self.renewal_done.clone();
+        tokio::spawn(async move {
+            let result =
+                openai_realtime::connect(&connector.endpoint, &connector.agent, connector.format)
+                    .await;
+            let result = match result {
+                Ok(link) => {
+                    for command in seed {
+                        let _ = link.commands.send(command).await;
+                    }
+                    Ok(link)
+                }
+                Err(error) => Err(error),
+            };
+            let _ = done.send(result).await;
+        });
+    }
 }
 
 fn report_tool_failure(writer: &Writer, code: &'static str) {
@@ -180,57 +286,93 @@ fn report_tool_failure(writer: &Writer, code: &'static str) {
     writer.send(Job::Incident(report, OffsetDateTime::now_utc()));
 }
 
-/// Carries outputs until the session waits; `None` once it is closed.
-async fn drain(session: &mut Session, calls: &Calls<'_>) -> Option<std::time::Instant> {
-    let Calls {
-        writer,
-        to_client,
-        to_provider,
-        ..
-    } = calls;
-    loop {
-        match session.poll_output() {
-            Output::Timeout(deadline) => return Some(deadline),
-            Output::Closed => return None,
-            Output::Provider(command) => {
-                // A closed link reports itself as `Closed` on its event channel.
-                let _ = to_provider.send(command).await;
-            }
-            Output::Client(command) => {
-                if matches!(command, ClientCommand::Audio { .. }) {
-                    metrics::counter!(telemetry::AUDIO_FRAMES_OUT).increment(1);
+impl Call {
+    /// Carries outputs until the session waits; `None` once it is closed.
+    async fn drain(&mut self) -> Option<std::time::Instant> {
+        loop {
+            match self.session.poll_output() {
+                Output::Timeout(deadline) => return Some(deadline),
+                Output::Closed => return None,
+                Output::Provider(command) => self.send_to_provider(command).await,
+                Output::Client(command) => self.send_to_client(command).await,
+                Output::Persist(command) => self.persist(command),
+                Output::Incident(report) => {
+                    telemetry::record_incident(report.mode.as_str(), report.action);
+                    self.writer
+                        .send(Job::Incident(report, OffsetDateTime::now_utc()));
                 }
-                let _ = to_client.send(command).await;
-            }
-            Output::Persist(PersistCommand::Item {
-                seq,
-                role,
-                text,
-                played_ms,
-            }) => writer.send(Job::Item {
-                seq,
-                role,
-                text,
-                played_ms,
-            }),
-            Output::Persist(PersistCommand::Usage(usage)) => writer.send(Job::Usage(usage)),
-            Output::Persist(PersistCommand::CallEnded(reason)) => {
-                writer.send(Job::Ended(reason, OffsetDateTime::now_utc()));
-            }
-            Output::Incident(report) => {
-                telemetry::record_incident(report.mode.as_str(), report.action);
-                writer.send(Job::Incident(report, OffsetDateTime::now_utc()));
-            }
-            Output::Measure(measurement) => telemetry::record_measurement(measurement),
-            Output::Tool(request) => {
-                let context = calls.context;
-                tool::spawn(
-                    request,
-                    context.call_id,
-                    &context.tools,
-                    calls.tool_done.clone(),
-                );
+                Output::Measure(measurement) => telemetry::record_measurement(measurement),
+                Output::Tool(request) => {
+                    let context = &self.context;
+                    tool::spawn(
+                        request,
+                        context.call_id,
+                        &context.tools,
+                        self.tool_done.clone(),
+                    );
+                }
+                Output::RenewProvider(seed) => self.renew(seed),
             }
         }
+    }
+
+    async fn send_to_provider(&mut self, command: ProviderCommand) {
+        if self.provider_stalled {
+            return;
+        }
+        // A closed link reports itself as `Closed` on its event channel.
+        let sent = self
+            .provider
+            .commands
+            .send_timeout(command, SEND_TIMEOUT)
+            .await;
+        if let Err(mpsc::error::SendTimeoutError::Timeout(_)) = sent {
+            tracing::warn!(call_id = %self.context.call_id, "Provider link stalled.");
+            self.provider_stalled = true;
+            let now = Instant::now().into_std();
+            let closed = ProviderEvent::Closed {
+                class: ErrorClass::Retryable,
+            };
+            self.session.handle_provider(now, closed);
+        }
+    }
+
+    async fn send_to_client(&mut self, command: ClientCommand) {
+        if self.client_stalled {
+            return;
+        }
+        if matches!(command, ClientCommand::Audio { .. }) {
+            metrics::counter!(telemetry::AUDIO_FRAMES_OUT).increment(1);
+        }
+        let sent = self
+            .transport
+            .commands
+            .send_timeout(command, SEND_TIMEOUT)
+            .await;
+        if let Err(mpsc::error::SendTimeoutError::Timeout(_)) = sent {
+            tracing::warn!(call_id = %self.context.call_id, "Caller connection stalled; ending the call.");
+            self.client_stalled = true;
+            self.session
+                .handle_client(Instant::now().into_std(), ClientEvent::Hangup);
+        }
+    }
+
+    fn persist(&self, command: PersistCommand) {
+        let job = match command {
+            PersistCommand::Item {
+                seq,
+                role,
+                text,
+                played_ms,
+            } => Job::Item {
+                seq,
+                role,
+                text,
+                played_ms,
+            },
+            PersistCommand::Usage(usage) => Job::Usage(usage),
+            PersistCommand::CallEnded(reason) => Job::Ended(reason, OffsetDateTime::now_utc()),
+        };
+        self.writer.send(job);
     }
 }

@@ -45,6 +45,8 @@ pub struct CallServices {
     pub twilio_auth_token: Option<Secret>,
     /// Tenant that carrier calls belong to unless the webhook names one.
     pub default_tenant: String,
+    /// Provider sessions are renewed (and re-seeded) after this long, before the provider's cap.
+    pub provider_session_max: std::time::Duration,
 }
 
 /// What every handler can reach.

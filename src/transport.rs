@@ -58,6 +58,20 @@ impl MessageRate {
     }
 }
 
+/// A socket write that takes longer than this means the peer stopped reading.
+const SOCKET_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends within [`SOCKET_SEND_TIMEOUT`]; false if the socket failed or the peer stalled.
+pub async fn send_within(
+    socket: &mut axum::extract::ws::WebSocket,
+    message: axum::extract::ws::Message,
+) -> bool {
+    matches!(
+        tokio::time::timeout(SOCKET_SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
 /// Depth of the channels between a transport and its call's driver.
 const CHANNEL_DEPTH: usize = 256;
 
@@ -91,12 +105,18 @@ pub async fn start_call(
         ..state.calls.realtime.clone()
     };
     let provider = openai_realtime::connect(&endpoint, agent, format).await?;
+    let connector = driver::Connector {
+        endpoint,
+        agent: std::sync::Arc::new(agent.clone()),
+        format,
+    };
     let call_id = Uuid::new_v4();
     let session = Session::new(
         tokio::time::Instant::now().into_std(),
         SessionConfig {
             greeting: agent.greeting.clone(),
             max_duration: Duration::from_secs(agent.budget.max_call_seconds.into()),
+            provider_session_max: state.calls.provider_session_max,
             ..SessionConfig::default()
         },
     );
@@ -118,6 +138,7 @@ pub async fn start_call(
                 .map(|tool| (tool.name.clone(), tool.webhook.clone()))
                 .collect(),
         ),
+        connector,
     };
     let stores = CallStores {
         durable: state.durable.clone(),

@@ -171,6 +171,10 @@ async fn forward(
             let _ = events.send(error).await;
             Some(ErrorClass::Terminal)
         }
+        Err(codec::ProtocolError::Refused(code)) => {
+            tracing::warn!(%code, "Realtime provider refused a client event.");
+            None
+        }
         Err(error) => {
             tracing::warn!(%error, "Realtime provider sent a frame we cannot read.");
             let error = ProviderEvent::Error {

@@ -10,7 +10,7 @@
 pub mod frame;
 mod reorder;
 
-use super::{MessageRate, start_call};
+use super::{MessageRate, send_within, start_call};
 use crate::{
     call_token::{self, CallGrant},
     http::AppState,
@@ -118,7 +118,7 @@ async fn await_start(
 
 async fn serve(mut socket: WebSocket, state: AppState, dialect: Dialect) {
     let Some(started) = await_start(&mut socket, &state, dialect).await else {
-        let _ = socket.send(Message::Close(None)).await;
+        let _ = send_within(&mut socket, Message::Close(None)).await;
         return;
     };
     let agent = match state
@@ -129,7 +129,7 @@ async fn serve(mut socket: WebSocket, state: AppState, dialect: Dialect) {
         Ok(record) => record.spec,
         Err(error) => {
             tracing::warn!(code = error.code(), "Media stream for an unknown agent.");
-            let _ = socket.send(Message::Close(None)).await;
+            let _ = send_within(&mut socket, Message::Close(None)).await;
             return;
         }
     };
@@ -146,7 +146,7 @@ async fn serve(mut socket: WebSocket, state: AppState, dialect: Dialect) {
         Ok(call) => call,
         Err(error) => {
             tracing::error!(code = error.code, %error, "Realtime provider unavailable at call start.");
-            let _ = socket.send(Message::Close(None)).await;
+            let _ = send_within(&mut socket, Message::Close(None)).await;
             return;
         }
     };
@@ -181,17 +181,13 @@ impl Link {
             tokio::select! {
                 message = socket.recv() => {
                     last_heard = Instant::now();
-                    if !rate.allow() {
-                        tracing::warn!(transport = self.dialect.name(), "Media stream over its message rate.");
-                        break;
-                    }
                     let Some(Ok(Message::Text(text))) = message else {
                         if matches!(message, Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_)))) {
                             continue;
                         }
                         break;
                     };
-                    if !self.inbound(text.as_str(), &mut reorder, &events).await {
+                    if !self.inbound(text.as_str(), &mut reorder, &mut rate, &events).await {
                         break;
                     }
                 }
@@ -210,7 +206,7 @@ impl Link {
                 break;
             }
         }
-        let _ = socket.send(Message::Close(None)).await;
+        let _ = send_within(&mut socket, Message::Close(None)).await;
     }
 
     /// Handles one carrier frame; false ends the stream.
@@ -218,6 +214,7 @@ impl Link {
         &self,
         text: &str,
         reorder: &mut Reorder,
+        rate: &mut MessageRate,
         events: &mpsc::Sender<ClientEvent>,
     ) -> bool {
         let frame = match self.dialect.parse(text) {
@@ -227,18 +224,28 @@ impl Link {
                 return false;
             }
         };
-        let chunks = match frame {
+        // Only media counts against the rate: after a `clear` a carrier returns every pending
+        // mark at once, which is legitimate.
+        if matches!(frame, Inbound::Media { .. }) && !rate.allow() {
+            tracing::warn!(
+                transport = self.dialect.name(),
+                "Media stream over its message rate."
+            );
+            return false;
+        }
+        let (chunks, go_on) = match frame {
             Inbound::Media {
                 seq: Some(seq),
                 payload,
-            } => reorder.push(seq, payload),
-            Inbound::Media { seq: None, payload } => vec![payload],
+            } => (reorder.push(seq, payload), true),
+            Inbound::Media { seq: None, payload } => (vec![payload], true),
+            // The stream ends: what is still held is late, but better late than lost.
+            Inbound::Stop => (reorder.flush(), false),
             Inbound::Mark { name } => {
                 let Ok(mark) = name.parse() else { return true };
                 return events.send(ClientEvent::MarkPlayed(mark)).await.is_ok();
             }
             Inbound::Dtmf { digit } => return events.send(ClientEvent::Dtmf(digit)).await.is_ok(),
-            Inbound::Stop => return false,
             Inbound::Connected | Inbound::Start { .. } | Inbound::Other => return true,
         };
         for data in chunks {
@@ -251,7 +258,7 @@ impl Link {
                 return false;
             }
         }
-        true
+        go_on
     }
 
     /// Sends one session command; false ends the stream.
@@ -266,7 +273,7 @@ impl Link {
             ClientCommand::AgentSpeaking(_) | ClientCommand::Transcript { .. } => return true,
         };
         for frame in frames {
-            if socket.send(Message::text(frame)).await.is_err() {
+            if !send_within(socket, Message::text(frame)).await {
                 return false;
             }
         }

@@ -9,7 +9,7 @@
 mod bridge;
 pub mod message;
 
-use super::start_call;
+use super::{send_within, start_call};
 use crate::{
     call_token::{self, CallGrant, TokenError},
     http::{ApiError, AppState},
@@ -90,8 +90,8 @@ pub async fn connect_call(
         .on_upgrade(move |socket| serve_call(socket, state, grant, agent)))
 }
 
-async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), axum::Error> {
-    socket.send(Message::text(message.to_text())).await
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+    send_within(socket, Message::text(message.to_text())).await
 }
 
 async fn fail(socket: &mut WebSocket, code: &'static str, message: impl Into<String>) {
@@ -100,7 +100,7 @@ async fn fail(socket: &mut WebSocket, code: &'static str, message: impl Into<Str
         message: message.into(),
     };
     let _ = send(socket, &message).await;
-    let _ = socket.send(Message::Close(None)).await;
+    let _ = send_within(socket, Message::Close(None)).await;
 }
 
 /// Waits for the start message and returns the client's sample rate.
@@ -166,7 +166,7 @@ async fn serve_call(mut socket: WebSocket, state: AppState, grant: CallGrant, ag
         agent: agent.name.clone(),
         sample_rate: rate.hz(),
     };
-    if send(&mut socket, &started).await.is_ok() {
+    if send(&mut socket, &started).await {
         let _ = send(&mut socket, &ServerMessage::Mode { mode: "realtime" }).await;
         bridge::run(socket, rate, call.events, call.commands).await;
     }

@@ -16,8 +16,10 @@
 mod caller_audio;
 pub mod event;
 mod playback;
+mod renewal;
 #[cfg(test)]
 mod tests;
+mod tools;
 
 pub use event::*;
 
@@ -38,6 +40,9 @@ pub struct SessionConfig {
     pub max_duration: Duration,
     /// How much recent caller audio to keep for replay after a provider switch.
     pub caller_audio_window: Duration,
+    /// Renew the provider session after this long, at the next quiet moment (providers cap
+    /// sessions: OpenAI Realtime at 60 minutes).
+    pub provider_session_max: Duration,
 }
 
 impl Default for SessionConfig {
@@ -46,6 +51,7 @@ impl Default for SessionConfig {
             greeting: None,
             max_duration: Duration::from_secs(1800),
             caller_audio_window: Duration::from_secs(30),
+            provider_session_max: Duration::from_secs(55 * 60),
         }
     }
 }
@@ -60,8 +66,20 @@ pub struct Session {
     caller_audio: CallerAudio,
     /// The response in progress, by provider id.
     response: Option<String>,
-    /// Tool results waiting for the response that called them to finish.
+    /// Tool calls of the response in progress, run once it completes.
+    tool_requests: Vec<ToolRequest>,
+    /// Tool results waiting for the response in progress to finish.
     tool_results: Vec<(String, String)>,
+    /// Assistant items cut by a barge-in: their late deltas are dropped, never played.
+    interrupted: Vec<String>,
+    /// The conversation so far, as persisted: what a renewed provider session is seeded with.
+    history: Vec<(Role, String)>,
+    /// When the provider session must be renewed.
+    renew_at: Instant,
+    /// A renewal is due and waits for a turn boundary.
+    renew_pending: bool,
+    /// A renewal is under way.
+    renewing: bool,
     greeted: bool,
     /// When the caller last stopped speaking, until the answer's first audio arrives.
     awaiting_first_audio: Option<Instant>,
@@ -76,6 +94,7 @@ impl Session {
     /// A session for a call that starts at `now`.
     pub fn new(now: Instant, config: SessionConfig) -> Self {
         let window_ms = u64::try_from(config.caller_audio_window.as_millis()).unwrap_or(u64::MAX);
+        let provider_session_max = config.provider_session_max;
         Self {
             deadline: now + config.max_duration,
             caller_audio: CallerAudio::new(window_ms),
@@ -83,7 +102,13 @@ impl Session {
             outputs: VecDeque::new(),
             playback: Playback::default(),
             response: None,
+            tool_requests: Vec::new(),
             tool_results: Vec::new(),
+            interrupted: Vec::new(),
+            history: Vec::new(),
+            renew_at: now + provider_session_max,
+            renew_pending: false,
+            renewing: false,
             greeted: false,
             awaiting_first_audio: None,
             response_started_at: None,
@@ -100,7 +125,10 @@ impl Session {
         }
         match self.ended {
             true => Output::Closed,
-            false => Output::Timeout(self.deadline),
+            false => match self.renewal_deadline() {
+                Some(renew_at) => Output::Timeout(self.deadline.min(renew_at)),
+                None => Output::Timeout(self.deadline),
+            },
         }
     }
 
@@ -109,9 +137,8 @@ impl Session {
         self.caller_audio.chunks()
     }
 
-    /// An event from the caller's side. (`_now` is part of the driving contract; no client
-    /// event needs the time yet.)
-    pub fn handle_client(&mut self, _now: Instant, event: ClientEvent) {
+    /// An event from the caller's side.
+    pub fn handle_client(&mut self, now: Instant, event: ClientEvent) {
         if self.ended {
             return;
         }
@@ -123,6 +150,7 @@ impl Session {
             ClientEvent::MarkPlayed(mark) => {
                 self.playback.played(mark);
                 self.finish_played_items();
+                self.renew_if_due(now);
             }
             ClientEvent::Dtmf(_) => {}
             ClientEvent::Hangup => self.end(EndReason::CallerHangup),
@@ -143,6 +171,9 @@ impl Session {
                 self.response = Some(response_id);
                 self.response_started_at = Some(now);
             }
+            ProviderEvent::AudioDelta { item_id, .. }
+            | ProviderEvent::TranscriptDelta { item_id, .. }
+                if self.interrupted.contains(&item_id) => {}
             ProviderEvent::AudioDelta { item_id, chunk } => self.agent_audio(now, &item_id, chunk),
             ProviderEvent::TranscriptDelta { item_id, delta } => {
                 self.playback.transcript(&item_id, &delta);
@@ -151,43 +182,30 @@ impl Session {
                 call_id,
                 name,
                 arguments,
-            } => self.outputs.push_back(Output::Tool(ToolRequest {
+            } => self.tool_called(ToolRequest {
                 call_id,
                 name,
                 arguments,
-            })),
+            }),
             ProviderEvent::ResponseDone { status, usage, .. } => {
-                self.response_done(status, usage);
+                self.response_done(now, status, usage);
             }
             ProviderEvent::Error { class, code } => self.provider_error(class, &code),
+            ProviderEvent::Renewed => self.renewed(now, true),
+            ProviderEvent::RenewFailed => self.renewed(now, false),
             ProviderEvent::Closed { class } => self.provider_lost(class, "connection_closed"),
         }
     }
 
-    /// A tool finished. The result goes to the provider, followed by a request for a response
-    /// that speaks it, once no response is in progress (one cannot start while another runs).
-    pub fn handle_tool_result(&mut self, _now: Instant, call_id: String, output: String) {
+    /// Time has reached a deadline returned by [`Output::Timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
         if self.ended {
             return;
         }
-        self.tool_results.push((call_id, output));
-        self.flush_tool_results();
-    }
-
-    fn flush_tool_results(&mut self) {
-        if self.response.is_some() || self.tool_results.is_empty() {
-            return;
-        }
-        for (call_id, output) in std::mem::take(&mut self.tool_results) {
-            self.send_provider(ProviderCommand::ToolOutput { call_id, output });
-        }
-        self.send_provider(ProviderCommand::CreateResponse { instructions: None });
-    }
-
-    /// Time has reached a deadline returned by [`Output::Timeout`].
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if !self.ended && now >= self.deadline {
+        if now >= self.deadline {
             self.end(EndReason::MaxDuration);
+        } else {
+            self.renew_if_due(now);
         }
     }
 
@@ -242,7 +260,7 @@ impl Session {
         self.send_client(ClientCommand::Audio { chunk, mark });
     }
 
-    fn response_done(&mut self, status: ResponseStatus, usage: Option<Usage>) {
+    fn response_done(&mut self, now: Instant, status: ResponseStatus, usage: Option<Usage>) {
         self.response = None;
         if let Some(usage) = usage {
             self.outputs
@@ -256,9 +274,11 @@ impl Session {
                 serde_json::json!({ "status": "failed" }),
             );
         }
+        self.release_tool_calls(status);
         self.playback.complete_all();
         self.finish_played_items();
         self.flush_tool_results();
+        self.renew_if_due(now);
     }
 
     fn barge_in_if_speaking(&mut self) {
@@ -267,11 +287,13 @@ impl Session {
             return;
         }
         self.send_client(ClientCommand::ClearPlayback);
-        if active {
-            self.send_provider(ProviderCommand::CancelResponse);
-            self.response = None;
-        }
+        // No `response.cancel`: the provider's VAD runs with `interrupt_response`, so it has
+        // cancelled the response itself; its `response.done` (cancelled) follows.
         let items = self.playback.interrupt();
+        self.interrupted
+            .extend(items.iter().map(|item| item.item_id.clone()));
+        let excess = self.interrupted.len().saturating_sub(16);
+        self.interrupted.drain(..excess);
         // The interrupted item: one still being generated, or one not yet fully played.
         let interrupted = items
             .iter()
@@ -310,6 +332,9 @@ impl Session {
     }
 
     fn persist_item(&mut self, role: Role, text: String, played_ms: Option<u64>) {
+        if !text.is_empty() {
+            self.history.push((role, text.clone()));
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.outputs

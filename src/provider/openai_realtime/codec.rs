@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use voxgate_core::{
     AgentSpec,
     session::{
-        AudioChunk, AudioFormat, ErrorClass, ProviderCommand, ProviderEvent, ResponseStatus, Usage,
+        AudioChunk, AudioFormat, ErrorClass, ProviderCommand, ProviderEvent, ResponseStatus, Role,
+        Usage,
     },
 };
 
@@ -23,6 +24,10 @@ pub enum ProtocolError {
     /// A beta-era event name from a GA session.
     #[error("beta event `{0}` on a GA session")]
     BetaEvent(String),
+    /// The provider refused one of our client events (`invalid_request_error`): our bug, not a
+    /// provider failure, so it is logged rather than reported as an outage.
+    #[error("the provider refused a client event: {0}")]
+    Refused(String),
     /// A known event without a field it must have.
     #[error("`{event}` lacks `{field}`")]
     MissingField {
@@ -129,6 +134,15 @@ pub fn encode(command: &ProviderCommand) -> Option<String> {
             audio_end_ms,
         } => json!({"type": "conversation.item.truncate", "item_id": item_id,
                     "content_index": 0, "audio_end_ms": audio_end_ms}),
+        ProviderCommand::SeedItem { role, text } => {
+            let (role, kind) = match role {
+                Role::User => ("user", "input_text"),
+                Role::Assistant => ("assistant", "output_text"),
+            };
+            json!({"type": "conversation.item.create",
+                   "item": {"type": "message", "role": role,
+                            "content": [{"type": kind, "text": text}]}})
+        }
         ProviderCommand::ToolOutput { call_id, output } => json!({
             "type": "conversation.item.create",
             "item": {"type": "function_call_output", "call_id": call_id, "output": output}
@@ -183,26 +197,44 @@ pub fn decode(text: &str, format: AudioFormat) -> Result<Option<ProviderEvent>, 
             item_id: field(&frame, kind, "item_id")?.to_owned(),
             delta: field(&frame, kind, "delta")?.to_owned(),
         },
-        "response.function_call_arguments.done" => ProviderEvent::FunctionCall {
-            call_id: field(&frame, kind, "call_id")?.to_owned(),
-            name: field(&frame, kind, "name")?.to_owned(),
-            arguments: field(&frame, kind, "arguments")?.to_owned(),
-        },
-        "response.done" => response_done(&frame["response"]),
-        "error" => {
-            let code = frame["error"]["code"]
-                .as_str()
-                .or_else(|| frame["error"]["type"].as_str())
-                .unwrap_or("unknown")
-                .to_owned();
-            ProviderEvent::Error {
-                class: classify(&code),
-                code,
+        // The GA `...function_call_arguments.done` event has no `name`; the finished output
+        // item carries all three fields.
+        "response.output_item.done" if frame["item"]["type"] == "function_call" => {
+            let item = &frame["item"];
+            let item_field = |name: &'static str| {
+                item[name]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ProtocolError::MissingField {
+                        event: kind.to_owned(),
+                        field: name,
+                    })
+            };
+            ProviderEvent::FunctionCall {
+                call_id: item_field("call_id")?,
+                name: item_field("name")?,
+                arguments: item_field("arguments")?,
             }
         }
+        "response.done" => response_done(&frame["response"]),
+        "error" => return provider_error(&frame["error"]),
         _ => return Ok(None),
     };
     Ok(Some(event))
+}
+
+/// Errors the session should hear about; a cancel that raced the provider's own is not one.
+fn provider_error(error: &Value) -> Result<Option<ProviderEvent>, ProtocolError> {
+    let kind = error["type"].as_str().unwrap_or("unknown");
+    let code = error["code"].as_str().unwrap_or(kind).to_owned();
+    if code == "response_cancel_not_active" {
+        return Ok(None);
+    }
+    let class = classify(&code);
+    if kind == "invalid_request_error" && class == ErrorClass::Retryable {
+        return Err(ProtocolError::Refused(code));
+    }
+    Ok(Some(ProviderEvent::Error { class, code }))
 }
 
 fn response_done(response: &Value) -> ProviderEvent {

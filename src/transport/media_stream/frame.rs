@@ -33,7 +33,7 @@ pub enum Inbound {
     },
     /// Caller audio.
     Media {
-        /// Sender's sequence number, when present.
+        /// The media frame's number (`media.chunk`), when present.
         seq: Option<u64>,
         /// Raw G.711 bytes.
         payload: Vec<u8>,
@@ -99,7 +99,9 @@ impl Dialect {
                 let payload = BASE64
                     .decode(payload)
                     .map_err(|e| bad(format!("media payload: {e}")))?;
-                let seq = number(&frame[self.key("sequenceNumber", "sequence_number")]);
+                // `media.chunk` counts media frames only; the top-level sequence number counts
+                // every message (marks, DTMF), so it has gaps.
+                let seq = number(&frame["media"]["chunk"]);
                 Inbound::Media { seq, payload }
             }
             "mark" => Inbound::Mark {

@@ -42,6 +42,13 @@ impl Reorder {
     }
 }
 
+impl Reorder {
+    /// Everything still held, in order (the stream is ending: late beats lost).
+    pub(super) fn flush(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.held).into_values().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +74,15 @@ mod tests {
     #[test]
     fn duplicates_and_late_frames_are_dropped() {
         assert_eq!(order(&[1, 2, 2, 3, 1]), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn held_frames_are_flushed_in_order_at_the_end() {
+        let mut reorder = Reorder::default();
+        assert_eq!(reorder.push(1, vec![1]), vec![vec![1]]);
+        assert!(reorder.push(4, vec![4]).is_empty());
+        assert!(reorder.push(3, vec![3]).is_empty());
+        assert_eq!(reorder.flush(), vec![vec![3], vec![4]]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! frames out, with the connection's limits.
 
 use super::{
-    super::MessageRate,
+    super::{MessageRate, send_within},
     MAX_FRAME_BYTES,
     message::{ClientMessage, ServerMessage, pcm16_from_bytes, pcm16_to_bytes},
 };
@@ -62,7 +62,7 @@ pub(super) async fn run(
                     Err(Stop::Gone) => break,
                     Err(Stop::Violation(code, message)) => {
                         let error = ServerMessage::Error { code, message };
-                        let _ = socket.send(Message::text(error.to_text())).await;
+                        let _ = send_within(&mut socket, Message::text(error.to_text())).await;
                         break;
                     }
                 }
@@ -70,7 +70,7 @@ pub(super) async fn run(
             command = commands.recv() => {
                 let Some(command) = command else { break };
                 let ended = matches!(command, ClientCommand::Ended(_));
-                if bridge.outgoing(&mut socket, command).await.is_err() || ended {
+                if !bridge.outgoing(&mut socket, command).await || ended {
                     break;
                 }
             }
@@ -79,7 +79,7 @@ pub(super) async fn run(
                     code: "connection.idle",
                     message: "no audio or messages for 30 s".to_owned(),
                 };
-                let _ = socket.send(Message::text(error.to_text())).await;
+                let _ = send_within(&mut socket, Message::text(error.to_text())).await;
                 break;
             }
         }
@@ -87,11 +87,11 @@ pub(super) async fn run(
     let _ = bridge.events.send(ClientEvent::Hangup).await;
     // Let the session's closing messages (transcripts, `ended`) reach the client.
     while let Some(command) = commands.recv().await {
-        if bridge.outgoing(&mut socket, command).await.is_err() {
+        if !bridge.outgoing(&mut socket, command).await {
             break;
         }
     }
-    let _ = socket.send(Message::Close(None)).await;
+    let _ = send_within(&mut socket, Message::Close(None)).await;
 }
 
 impl Bridge {
@@ -139,22 +139,19 @@ impl Bridge {
         }))
     }
 
-    async fn outgoing(
-        &mut self,
-        socket: &mut WebSocket,
-        command: ClientCommand,
-    ) -> Result<(), axum::Error> {
+    /// Sends one command's frames; false when the socket failed or stalled.
+    async fn outgoing(&mut self, socket: &mut WebSocket, command: ClientCommand) -> bool {
         if let ClientCommand::Audio { chunk, .. } = &command {
             let samples = pcm16_from_bytes(&chunk.data).unwrap_or_default();
             let mut resampled = Vec::with_capacity(samples.len());
             self.down.process(&samples, &mut resampled);
-            socket
-                .send(Message::binary(pcm16_to_bytes(&resampled)))
-                .await?;
+            if !send_within(socket, Message::binary(pcm16_to_bytes(&resampled))).await {
+                return false;
+            }
         }
         match ServerMessage::from_command(&command) {
-            Some(message) => socket.send(Message::text(message.to_text())).await,
-            None => Ok(()),
+            Some(message) => send_within(socket, Message::text(message.to_text())).await,
+            None => true,
         }
     }
 }

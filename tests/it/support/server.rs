@@ -34,12 +34,21 @@ impl TestServer {
         hot: Arc<dyn Hot>,
         realtime_url: &str,
     ) -> Self {
+        Self::start_with_calls(durable, hot, call_services(realtime_url)).await
+    }
+
+    /// A server with the given call services.
+    pub async fn start_with_calls(
+        durable: Arc<dyn Durable>,
+        hot: Arc<dyn Hot>,
+        calls: Arc<CallServices>,
+    ) -> Self {
         let state = AppState {
             durable: durable.clone(),
             hot,
             admin_key: Some(Secret::new(ADMIN_KEY)),
             metrics: telemetry::metrics_handle(),
-            calls: call_services(realtime_url),
+            calls,
         };
         let router = http::router(state, BODY_LIMIT);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -143,5 +152,6 @@ pub fn call_services(realtime_url: &str) -> Arc<CallServices> {
         public_url: None,
         twilio_auth_token: Some(Secret::new(TWILIO_AUTH_TOKEN)),
         default_tenant: "default".to_owned(),
+        provider_session_max: std::time::Duration::from_secs(3600),
     })
 }

@@ -158,6 +158,10 @@ pub enum ProviderEvent {
         /// Provider's error code (`rate_limit_exceeded`, `server_error`, ...).
         code: String,
     },
+    /// A renewed provider session (see [`Output::RenewProvider`]) is connected and seeded.
+    Renewed,
+    /// Renewing the provider session failed; the old one is still in use.
+    RenewFailed,
     /// The provider connection closed.
     Closed {
         /// Retry class of the cause.
@@ -183,6 +187,13 @@ pub enum ProviderCommand {
         item_id: String,
         /// Milliseconds of the item's audio that were played.
         audio_end_ms: u64,
+    },
+    /// Add a past conversation item to a fresh provider session (re-seeding).
+    SeedItem {
+        /// Who said it.
+        role: Role,
+        /// What was said (assistant: what was played).
+        text: String,
     },
     /// A tool's result for a call the model made.
     ToolOutput {
@@ -338,6 +349,9 @@ pub enum Output {
     Measure(Measurement),
     /// Run a tool and report its result.
     Tool(ToolRequest),
+    /// Open a fresh provider session, seed it with these items (oldest first), switch to it,
+    /// then report [`ProviderEvent::Renewed`] or [`ProviderEvent::RenewFailed`].
+    RenewProvider(Vec<ProviderCommand>),
     /// Nothing else to do before this instant.
     Timeout(Instant),
     /// The session is over; drop it.

@@ -228,7 +228,7 @@ fn a_turn_is_measured_and_the_answer_is_persisted_once_played() {
 }
 
 #[test]
-fn barge_in_clears_playback_cancels_and_truncates_to_the_played_milliseconds() {
+fn barge_in_clears_playback_truncates_to_the_played_milliseconds_and_drops_late_audio() {
     let mut h = Harness::new(SessionConfig::default());
     let marks = h.answer(
         "item_a",
@@ -240,16 +240,16 @@ fn barge_in_clears_playback_cancels_and_truncates_to_the_played_milliseconds() {
     h.take();
     h.provider(ProviderEvent::SpeechStarted);
     let outputs = h.take();
+    // No cancel from us: the provider's VAD (interrupt_response) cancels the response itself.
     let expected_head = [
         Output::Client(ClientCommand::ClearPlayback),
-        Output::Provider(ProviderCommand::CancelResponse),
         Output::Provider(ProviderCommand::Truncate {
             item_id: "item_a".into(),
             audio_end_ms: 300,
         }),
         Output::Measure(Measurement::BargeIn),
     ];
-    assert_eq!(outputs[..4], expected_head[..]);
+    assert_eq!(outputs[..3], expected_head[..]);
     assert_eq!(
         persisted_items(&outputs),
         vec![(0, Role::Assistant, "Our opening".into(), Some(300))]
@@ -257,6 +257,15 @@ fn barge_in_clears_playback_cancels_and_truncates_to_the_played_milliseconds() {
     // Marks the carrier echoes after the clear do not count as played.
     h.client(ClientEvent::MarkPlayed(marks[9]));
     assert!(persisted_items(&h.take()).is_empty());
+    // Deltas of the cut item still in flight are dropped, never played.
+    h.provider(ProviderEvent::AudioDelta {
+        item_id: "item_a".into(),
+        chunk: AudioChunk {
+            format: AudioFormat::Pcmu,
+            data: vec![0xFF; 800],
+        },
+    });
+    assert!(h.take().is_empty());
 }
 
 #[test]
@@ -415,35 +424,33 @@ fn the_call_ends_at_its_maximum_duration() {
 }
 
 #[test]
-fn a_tool_result_is_sent_once_the_calling_response_is_done_and_then_spoken() {
+fn a_tool_runs_once_its_response_completed_and_its_result_is_then_spoken() {
     let mut h = Harness::new(SessionConfig::default());
     h.provider(ProviderEvent::ResponseStarted {
         response_id: "resp_1".into(),
     });
-    h.provider(ProviderEvent::FunctionCall {
+    let request = ToolRequest {
         call_id: "call_1".into(),
         name: "book".into(),
         arguments: r#"{"day":"2026-12-07"}"#.into(),
+    };
+    h.provider(ProviderEvent::FunctionCall {
+        call_id: request.call_id.clone(),
+        name: request.name.clone(),
+        arguments: request.arguments.clone(),
     });
-    assert_eq!(
-        h.take(),
-        vec![Output::Tool(ToolRequest {
-            call_id: "call_1".into(),
-            name: "book".into(),
-            arguments: r#"{"day":"2026-12-07"}"#.into(),
-        })]
+    assert!(
+        h.take().is_empty(),
+        "nothing runs before the response completes"
     );
-    // The tool answers before the response that called it is done: the result waits.
+    h.done(ResponseStatus::Completed);
+    assert!(has(&h.take(), &Output::Tool(request)));
     h.session
         .handle_tool_result(h.now, "call_1".into(), r#"{"booked":true}"#.into());
     h.drain();
-    assert!(h.take().is_empty());
-    h.done(ResponseStatus::Completed);
-    let outputs = h.take();
-    let tail = &outputs[outputs.len() - 2..];
     assert_eq!(
-        tail,
-        [
+        h.take(),
+        vec![
             Output::Provider(ProviderCommand::ToolOutput {
                 call_id: "call_1".into(),
                 output: r#"{"booked":true}"#.into(),
@@ -451,4 +458,116 @@ fn a_tool_result_is_sent_once_the_calling_response_is_done_and_then_spoken() {
             Output::Provider(ProviderCommand::CreateResponse { instructions: None }),
         ]
     );
+}
+
+#[test]
+fn a_tool_call_of_a_cancelled_response_never_runs() {
+    let mut h = Harness::new(SessionConfig::default());
+    h.provider(ProviderEvent::ResponseStarted {
+        response_id: "resp_1".into(),
+    });
+    h.provider(ProviderEvent::FunctionCall {
+        call_id: "call_1".into(),
+        name: "book".into(),
+        arguments: "{\"day\":".into(),
+    });
+    h.done(ResponseStatus::Cancelled);
+    assert!(!h.take().iter().any(|o| matches!(o, Output::Tool(_))));
+}
+
+#[test]
+fn a_due_renewal_waits_without_spinning_until_the_turn_ends() {
+    let mut h = Harness::new(renewing_config());
+    let marks = h.answer("item_a", "Still talking.", 2);
+    h.at(10_000);
+    h.session.handle_timeout(h.now);
+    h.drain();
+    // Due but not quiet: the session waits for its hooks, not for a past deadline.
+    let Output::Timeout(next) = h.session.poll_output() else {
+        panic!("the session waits");
+    };
+    assert!(
+        next > h.now,
+        "no timeout in the past while the renewal waits"
+    );
+    h.done(ResponseStatus::Completed);
+    for mark in marks {
+        h.client(ClientEvent::MarkPlayed(mark));
+    }
+    assert!(
+        h.take()
+            .iter()
+            .any(|o| matches!(o, Output::RenewProvider(_)))
+    );
+}
+
+fn renewing_config() -> SessionConfig {
+    SessionConfig {
+        provider_session_max: Duration::from_secs(10),
+        ..SessionConfig::default()
+    }
+}
+
+#[test]
+fn the_provider_session_is_renewed_at_a_quiet_moment_and_seeded_with_the_conversation() {
+    let mut h = Harness::new(renewing_config());
+    h.provider(ProviderEvent::UserTranscript { text: "Hi".into() });
+    let marks = h.answer("item_a", "Hello there.", 2);
+    h.at(9_000);
+    // The cap falls due while the agent is still speaking: nothing happens yet.
+    h.at(10_000);
+    h.session.handle_timeout(h.now);
+    h.drain();
+    assert!(
+        !h.take()
+            .iter()
+            .any(|o| matches!(o, Output::RenewProvider(_)))
+    );
+    h.done(ResponseStatus::Completed);
+    for mark in marks {
+        h.client(ClientEvent::MarkPlayed(mark));
+    }
+    let renewal = h.take().into_iter().find_map(|o| match o {
+        Output::RenewProvider(seed) => Some(seed),
+        _ => None,
+    });
+    assert_eq!(
+        renewal,
+        Some(vec![
+            ProviderCommand::SeedItem {
+                role: Role::User,
+                text: "Hi".into()
+            },
+            ProviderCommand::SeedItem {
+                role: Role::Assistant,
+                text: "Hello there.".into()
+            },
+        ])
+    );
+    h.at(10_500).provider(ProviderEvent::Renewed);
+    let Output::Timeout(next) = h.session.poll_output() else {
+        panic!("the session waits");
+    };
+    assert_eq!(next, h.start + Duration::from_millis(20_500));
+}
+
+#[test]
+fn a_failed_renewal_is_an_incident_and_is_retried_a_minute_later() {
+    let mut h = Harness::new(renewing_config());
+    h.at(10_000);
+    h.session.handle_timeout(h.now);
+    h.drain();
+    assert!(matches!(h.take().as_slice(), [Output::RenewProvider(seed)] if seed.is_empty()));
+    h.provider(ProviderEvent::RenewFailed);
+    assert!(matches!(
+        h.take().as_slice(),
+        [Output::Incident(IncidentReport {
+            mode: FailureMode::SessionExpiry,
+            ..
+        })]
+    ));
+    let Output::Timeout(next) = h.session.poll_output() else {
+        panic!("the session waits");
+    };
+    assert_eq!(next, h.now + Duration::from_secs(60));
 }

@@ -135,9 +135,8 @@ fn malformed_frames_and_missing_fields_are_errors_not_panics() {
 #[test]
 fn errors_are_classified_where_they_are_born() {
     let frame = |code: &str| {
-        json!({"type": "error", "error": {"type": "invalid_request_error", "code": code,
-               "message": "m"}})
-        .to_string()
+        json!({"type": "error", "error": {"type": "server_error", "code": code, "message": "m"}})
+            .to_string()
     };
     for (code, class) in [
         ("invalid_api_key", ErrorClass::Terminal),
@@ -157,9 +156,9 @@ fn errors_are_classified_where_they_are_born() {
 
 #[test]
 fn function_calls_decode_and_their_outputs_encode() {
-    let done = json!({"type": "response.function_call_arguments.done", "event_id": "e",
-        "response_id": "r", "item_id": "i", "output_index": 0, "call_id": "call_1",
-        "name": "book", "arguments": "{\"day\":\"2026-12-07\"}"});
+    let done = json!({"type": "response.output_item.done", "event_id": "e", "response_id": "r",
+        "output_index": 0, "item": {"id": "i", "type": "function_call", "status": "completed",
+        "call_id": "call_1", "name": "book", "arguments": "{\"day\":\"2026-12-07\"}"}});
     assert_eq!(
         decode(&done.to_string(), ULAW),
         Ok(Some(ProviderEvent::FunctionCall {
@@ -178,4 +177,29 @@ fn function_calls_decode_and_their_outputs_encode() {
         json!({"type": "conversation.item.create", "item": {"type": "function_call_output",
                "call_id": "call_1", "output": "{\"booked\":true}"}})
     );
+}
+
+#[test]
+fn a_lost_cancel_race_is_benign_and_our_own_bad_requests_are_not_outages() {
+    let error = |kind: &str, code: &str| {
+        json!({"type": "error", "error": {"type": kind, "code": code, "message": "m"}}).to_string()
+    };
+    assert_eq!(
+        decode(
+            &error("invalid_request_error", "response_cancel_not_active"),
+            ULAW
+        ),
+        Ok(None)
+    );
+    assert_eq!(
+        decode(&error("invalid_request_error", "invalid_value"), ULAW),
+        Err(ProtocolError::Refused("invalid_value".into()))
+    );
+    assert!(matches!(
+        decode(&error("invalid_request_error", "invalid_api_key"), ULAW),
+        Ok(Some(ProviderEvent::Error {
+            class: ErrorClass::Terminal,
+            ..
+        }))
+    ));
 }
