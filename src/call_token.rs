@@ -20,6 +20,18 @@ use uuid::Uuid;
 
 const PREFIX: &str = "vct_";
 
+/// Which endpoint a token is for: a token minted for one transport is refused by the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The native WebSocket, `/v1/calls/ws`.
+    Ws,
+    /// Twilio's media stream (minted by the signed voice webhook).
+    Twilio,
+    /// Telnyx's media stream.
+    Telnyx,
+}
+
 /// What a call token grants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallGrant {
@@ -35,6 +47,25 @@ pub struct CallGrant {
     /// Unique per token; spent on first use.
     #[serde(rename = "n")]
     pub nonce: Uuid,
+    /// The endpoint it is for.
+    #[serde(rename = "u")]
+    pub audience: Audience,
+    /// The caller's number, when a carrier webhook vouched for it (personal data).
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+}
+
+/// What a new token is for.
+#[derive(Clone, Debug)]
+pub struct TokenScope<'a> {
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// The agent.
+    pub agent: &'a str,
+    /// The endpoint.
+    pub audience: Audience,
+    /// The caller's number, if known from a verified source.
+    pub caller: Option<String>,
 }
 
 /// Why a token was refused. All map to one 401 for the client.
@@ -49,6 +80,9 @@ pub enum TokenError {
     /// Already used once.
     #[error("the call token was already used")]
     Spent,
+    /// Minted for another endpoint.
+    #[error("the call token is not for this endpoint")]
+    WrongAudience,
     /// The hot store could not check single use.
     #[error("cannot check the call token now")]
     Unavailable,
@@ -61,19 +95,15 @@ fn mac(key: &Secret, payload: &str) -> Hmac<Sha256> {
     mac
 }
 
-/// Mints a token for `agent` of `tenant`, valid for `ttl` from `now`.
-pub fn mint(
-    key: &Secret,
-    tenant_id: Uuid,
-    agent: &str,
-    now: OffsetDateTime,
-    ttl: Duration,
-) -> String {
+/// Mints a token for `scope`, valid for `ttl` from `now`.
+pub fn mint(key: &Secret, scope: TokenScope<'_>, now: OffsetDateTime, ttl: Duration) -> String {
     let grant = CallGrant {
-        tenant_id,
-        agent: agent.to_owned(),
+        tenant_id: scope.tenant_id,
+        agent: scope.agent.to_owned(),
         expires_at: now.unix_timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
         nonce: Uuid::new_v4(),
+        audience: scope.audience,
+        caller: scope.caller,
     };
     let payload = B64.encode(serde_json::to_vec(&grant).expect("a grant serialises"));
     let tag = B64.encode(mac(key, &payload).finalize().into_bytes());
@@ -96,14 +126,19 @@ pub fn verify(key: &Secret, token: &str, now: OffsetDateTime) -> Result<CallGran
     Ok(grant)
 }
 
-/// Verifies and spends a token: the first redemption wins, every later one is refused.
+/// Verifies and spends a token for `audience`: the first redemption wins, and every later one,
+/// or one at another endpoint, is refused.
 pub async fn redeem(
     key: &Secret,
     hot: &dyn Hot,
     token: &str,
+    audience: Audience,
     now: OffsetDateTime,
 ) -> Result<CallGrant, TokenError> {
     let grant = verify(key, token, now)?;
+    if grant.audience != audience {
+        return Err(TokenError::WrongAudience);
+    }
     let left = u64::try_from(grant.expires_at - now.unix_timestamp()).unwrap_or(1);
     let uses = hot
         .incr_counter(
@@ -134,10 +169,19 @@ mod tests {
         Secret::new("k".repeat(32))
     }
 
+    fn scope(tenant_id: Uuid) -> TokenScope<'static> {
+        TokenScope {
+            tenant_id,
+            agent: "desk",
+            audience: Audience::Ws,
+            caller: None,
+        }
+    }
+
     #[test]
     fn a_minted_token_verifies_until_it_expires() {
         let tenant = Uuid::new_v4();
-        let token = mint(&key(), tenant, "desk", NOW, Duration::from_secs(60));
+        let token = mint(&key(), scope(tenant), NOW, Duration::from_secs(60));
         let grant = verify(&key(), &token, NOW).expect("valid");
         assert_eq!((grant.tenant_id, grant.agent.as_str()), (tenant, "desk"));
         let later = NOW + time::Duration::seconds(60);
@@ -146,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_changed_or_foreign_token_is_invalid() {
-        let token = mint(&key(), Uuid::new_v4(), "desk", NOW, Duration::from_secs(60));
+        let token = mint(&key(), scope(Uuid::new_v4()), NOW, Duration::from_secs(60));
         let other_key = Secret::new("x".repeat(32));
         assert_eq!(verify(&other_key, &token, NOW), Err(TokenError::Invalid));
         let forged = token.replacen("vct_e", "vct_f", 1);
@@ -159,10 +203,18 @@ mod tests {
     #[tokio::test]
     async fn a_token_can_be_redeemed_once() {
         let hot = MemoryHot::new();
-        let token = mint(&key(), Uuid::new_v4(), "desk", NOW, Duration::from_secs(60));
-        assert!(redeem(&key(), &hot, &token, NOW).await.is_ok());
+        let token = mint(&key(), scope(Uuid::new_v4()), NOW, Duration::from_secs(60));
         assert_eq!(
-            redeem(&key(), &hot, &token, NOW).await,
+            redeem(&key(), &hot, &token, Audience::Twilio, NOW).await,
+            Err(TokenError::WrongAudience)
+        );
+        assert!(
+            redeem(&key(), &hot, &token, Audience::Ws, NOW)
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            redeem(&key(), &hot, &token, Audience::Ws, NOW).await,
             Err(TokenError::Spent)
         );
     }

@@ -64,7 +64,7 @@ async fn call_webhook(
     let arguments = serde_json::from_str::<Value>(&request.arguments)
         .unwrap_or_else(|_| Value::String(request.arguments.clone()));
     let body = json!({"call_id": call_id, "tool": request.name, "arguments": arguments});
-    let response = crate::outbound::http_client()
+    let response = crate::outbound::webhook_client()
         .post(url)
         .timeout(TOOL_TIMEOUT)
         .json(&body)

@@ -7,7 +7,10 @@ use super::{
     body::JsonBody,
     error::{ApiError, ErrorBody},
 };
-use crate::{call_token, store::StoreError};
+use crate::{
+    call_token::{self, Audience, TokenScope},
+    store::StoreError,
+};
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -27,6 +30,21 @@ pub(super) struct NewCallToken {
     /// Lifetime, 1-600 seconds (default 60).
     #[serde(default)]
     ttl_seconds: Option<u64>,
+    /// Where it will be used: `ws` (default) or `telnyx`. Twilio tokens come only from the
+    /// signed voice webhook.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    transport: Option<TokenTransport>,
+}
+
+/// Endpoints this API mints tokens for.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum TokenTransport {
+    /// The native WebSocket.
+    Ws,
+    /// Telnyx media streaming.
+    Telnyx,
 }
 
 /// A call token, to hand to the calling client.
@@ -68,13 +86,17 @@ pub(super) async fn create_call_token(
         })?;
     let now = OffsetDateTime::now_utc();
     let ttl = Duration::from_secs(ttl);
-    let token = call_token::mint(
-        &state.calls.token_key,
-        auth.tenant_id,
-        &body.agent,
-        now,
-        ttl,
-    );
+    let audience = match body.transport {
+        None | Some(TokenTransport::Ws) => Audience::Ws,
+        Some(TokenTransport::Telnyx) => Audience::Telnyx,
+    };
+    let scope = TokenScope {
+        tenant_id: auth.tenant_id,
+        agent: &body.agent,
+        audience,
+        caller: None,
+    };
+    let token = call_token::mint(&state.calls.token_key, scope, now, ttl);
     let expires_at = now + ttl;
     Ok((
         StatusCode::CREATED,

@@ -6,7 +6,10 @@
 //! configured auth token the webhook is refused: an unauthenticated endpoint could mint tokens.
 
 use super::{AppState, body::QueryParams, error::ApiError};
-use crate::{call_token, store::StoreError};
+use crate::{
+    call_token::{self, Audience, TokenScope},
+    store::StoreError,
+};
 use axum::{
     body::Bytes,
     extract::{OriginalUri, State},
@@ -129,31 +132,27 @@ pub(super) async fn twilio_voice(
             StoreError::NotFound => ApiError::not_found("agent.not_found", "agent"),
             other => other.into(),
         })?;
-    let call_token = call_token::mint(
-        &state.calls.token_key,
-        tenant.id,
-        &query.agent,
-        OffsetDateTime::now_utc(),
-        TOKEN_TTL,
-    );
+    // The caller's number travels inside the signed token, not as a stream parameter.
+    let caller = params
+        .iter()
+        .find(|(name, _)| name == "From")
+        .map(|(_, value)| value.clone());
+    let scope = TokenScope {
+        tenant_id: tenant.id,
+        agent: &query.agent,
+        audience: Audience::Twilio,
+        caller,
+    };
+    let now = OffsetDateTime::now_utc();
+    let call_token = call_token::mint(&state.calls.token_key, scope, now, TOKEN_TTL);
     let stream_url = format!(
         "{}/v1/telephony/twilio/stream",
         base.replacen("https://", "wss://", 1)
             .replacen("http://", "ws://", 1)
     );
-    let caller = params
-        .iter()
-        .find(|(name, _)| name == "From")
-        .map(|(_, value)| {
-            format!(
-                "<Parameter name=\"caller\" value=\"{}\"/>",
-                xml_escape(value)
-            )
-        })
-        .unwrap_or_default();
     let twiml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\
-         <Parameter name=\"token\" value=\"{}\"/>{caller}</Stream></Connect></Response>",
+         <Parameter name=\"token\" value=\"{}\"/></Stream></Connect></Response>",
         xml_escape(&stream_url),
         xml_escape(&call_token)
     );

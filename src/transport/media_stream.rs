@@ -12,7 +12,7 @@ mod reorder;
 
 use super::{MessageRate, send_within, start_call};
 use crate::{
-    call_token::{self, CallGrant},
+    call_token::{self, Audience, CallGrant},
     http::AppState,
 };
 use axum::{
@@ -88,8 +88,12 @@ async fn await_start(
             }) => {
                 let token = parameters.remove("token").unwrap_or_default();
                 let now = OffsetDateTime::now_utc();
-                let redeemed =
-                    call_token::redeem(&state.calls.token_key, state.hot.as_ref(), &token, now);
+                let audience = match dialect {
+                    Dialect::Twilio => Audience::Twilio,
+                    Dialect::Telnyx => Audience::Telnyx,
+                };
+                let keys = &state.calls.token_key;
+                let redeemed = call_token::redeem(keys, state.hot.as_ref(), &token, audience, now);
                 let grant = match redeemed.await {
                     Ok(grant) => grant,
                     Err(error) => {
@@ -97,7 +101,9 @@ async fn await_start(
                         return None;
                     }
                 };
-                let caller = parameters.remove("caller");
+                // Only the signed token vouches for the caller's number; a stream parameter
+                // could say anything.
+                let caller = grant.caller.clone();
                 return Some(Started {
                     stream_id,
                     grant,

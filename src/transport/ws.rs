@@ -11,7 +11,7 @@ pub mod message;
 
 use super::{send_within, start_call};
 use crate::{
-    call_token::{self, CallGrant, TokenError},
+    call_token::{self, Audience, CallGrant, TokenError},
     http::{ApiError, AppState},
 };
 use axum::{
@@ -64,6 +64,7 @@ pub async fn connect_call(
         &state.calls.token_key,
         state.hot.as_ref(),
         &query.token,
+        Audience::Ws,
         now,
     )
     .await

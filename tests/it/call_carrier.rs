@@ -97,7 +97,7 @@ async fn open_stream(setup: &Setup, carrier: &str, start: Value) -> Client {
 fn twilio_start(token: &str) -> Value {
     json!({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
         "start": {"streamSid": "MZ1", "accountSid": "AC1", "callSid": "CA0001", "tracks": ["inbound"],
-                  "customParameters": {"token": token, "caller": "+15550100"},
+                  "customParameters": {"token": token, "caller": "+19999999999"},
                   "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
 }
 
@@ -170,7 +170,10 @@ async fn the_twilio_webhook_needs_a_valid_signature() {
     assert_eq!(status, 200, "{twiml}");
     assert!(twiml.contains("<Connect><Stream url=\"ws://"), "{twiml}");
     assert!(parameter(&twiml, "token").starts_with("vct_"));
-    assert_eq!(parameter(&twiml, "caller"), "+15550100");
+    assert!(
+        !twiml.contains("+15550100"),
+        "the caller's number stays out of the TwiML"
+    );
 }
 
 #[tokio::test]
@@ -217,6 +220,7 @@ async fn a_twilio_caller_hears_the_agent_and_the_call_is_stored() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let call = &calls["items"][0];
+    // The number comes from the signed webhook, not from the spoofable stream parameter.
     assert_eq!(
         (call["transport"].as_str(), call["caller"].as_str()),
         (Some("twilio"), Some("+15550100")),
@@ -306,7 +310,11 @@ async fn telnyx_frames_out_of_order_reach_the_agent_in_order() {
     let setup = setup().await;
     let token: Value = setup
         .server
-        .post("/v1/call-tokens", &setup.key, &json!({"agent": "desk"}))
+        .post(
+            "/v1/call-tokens",
+            &setup.key,
+            &json!({"agent": "desk", "transport": "telnyx"}),
+        )
         .await
         .json()
         .await
@@ -334,5 +342,32 @@ async fn telnyx_frames_out_of_order_reach_the_agent_in_order() {
         echoed.windows(probe.len()).any(|window| window == probe),
         "the echoed audio does not contain the caller's audio in order ({} bytes echoed)",
         echoed.len()
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_endpoint_is_refused() {
+    let setup = setup().await;
+    // A native-WebSocket token presented on the Twilio stream: the stream is closed unanswered.
+    let minted: Value = setup
+        .server
+        .post("/v1/call-tokens", &setup.key, &json!({"agent": "desk"}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let token = minted["token"].as_str().expect("token");
+    let mut socket = open_stream(&setup, "twilio", twilio_start(token)).await;
+    let next = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+    assert!(
+        matches!(
+            next,
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_)))
+        ),
+        "{next:?}"
+    );
+    assert!(
+        setup.sim.log().connections.is_empty(),
+        "no provider session was opened"
     );
 }

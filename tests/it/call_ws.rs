@@ -365,3 +365,62 @@ async fn a_tool_call_reaches_the_webhook_and_its_result_goes_back_to_the_model()
     assert_eq!(calls[0]["tool"], "book");
     assert_eq!(calls[0]["arguments"], json!({"day": "2026-12-07"}));
 }
+
+#[tokio::test]
+async fn the_provider_session_is_renewed_and_reseeded_and_the_call_goes_on() {
+    let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
+        return;
+    };
+    let sim = Simulator::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim");
+    let (durable, _dir) = sqlite().await;
+    let mut services = (*crate::support::call_services(&sim.realtime_url())).clone();
+    services.provider_session_max = Duration::from_millis(1500);
+    let server =
+        TestServer::start_with_calls(durable, memory(), std::sync::Arc::new(services)).await;
+    let (_, key) = server.tenant_with_key("acme").await;
+    let mut agent = agent_body("desk");
+    agent.as_object_mut().expect("object").remove("greeting");
+    assert_eq!(server.post("/v1/agents", &key, &agent).await.status(), 201);
+    let call = Call {
+        server,
+        sim,
+        key,
+        _dir: crate::support::TempDir::new(),
+    };
+    let mut socket = dial(&call, &token(&call).await).await;
+    // First turn, answered and fully played (marks echoed).
+    speak(&mut socket, &speech[..32 * 2000]).await;
+    speak(&mut socket, &vec![0u8; 32 * 1500]).await;
+    listen(&mut socket, true, |event, _| {
+        event["type"] == "transcript" && event["role"] == "assistant"
+    })
+    .await;
+    // The session cap passes at a quiet moment: a second provider session opens.
+    let mut connections = 0;
+    for _ in 0..100 {
+        connections = call.sim.log().connections.len();
+        if connections >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(connections, 2, "the provider session was renewed");
+    let events = call.sim.log().client_events;
+    let second_update = events
+        .iter()
+        .rposition(|e| e == "session.update")
+        .expect("update");
+    assert!(
+        events[second_update..]
+            .iter()
+            .any(|e| e == "conversation.item.create"),
+        "the new session was seeded with the conversation: {events:?}"
+    );
+    // The call goes on over the new session.
+    speak(&mut socket, &speech[..32 * 2000]).await;
+    speak(&mut socket, &vec![0u8; 32 * 1500]).await;
+    let (_, audio) = listen(&mut socket, true, |_, len| len >= 32 * 500).await;
+    assert!(audio.len() >= 32 * 500, "agent audio after the renewal");
+}
