@@ -185,13 +185,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
-    wait_for_calls(SHUTDOWN_GRACE).await;
+    wait_for_calls(config.shutdown_grace()).await;
     tracing::info!("voxgate stopped.");
     Ok(())
 }
-
-/// How long shutdown lets calls in progress finish.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// New connections have stopped; let calls in progress end by themselves, up to `grace`.
 async fn wait_for_calls(grace: std::time::Duration) {
@@ -211,6 +208,12 @@ async fn wait_for_calls(grace: std::time::Duration) {
             calls = left,
             "Shutdown grace period over; ending calls in progress."
         );
+        crate::driver::end_all_calls();
+        // Each call writes its end record and closes its sockets; give that a moment.
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while crate::driver::active_calls() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Twilio.
     pub twilio: TwilioConfig,
+    /// On shutdown, calls in progress get this many seconds to end by themselves (default 30).
+    pub shutdown_grace_seconds: Option<u64>,
     /// Logging.
     pub log: LogConfig,
 }
@@ -333,6 +335,11 @@ impl Config {
         self.agents_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("./agents"))
+    }
+
+    /// How long shutdown waits for calls in progress.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_seconds.unwrap_or(30))
     }
 
     /// The tenant file-defined agents belong to (default `default`).

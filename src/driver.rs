@@ -13,14 +13,19 @@ use crate::{
     store::LiveCall,
     telemetry,
 };
+use futures_util::FutureExt;
 pub use persist::CallStores;
 use persist::{Job, Writer};
+use std::sync::OnceLock;
 use std::{
     sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 use time::OffsetDateTime;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
 pub use tool::ToolWebhooks;
 use uuid::Uuid;
 use voxgate_core::{
@@ -84,6 +89,17 @@ pub fn active_calls() -> usize {
     ACTIVE_CALLS.load(Ordering::Relaxed)
 }
 
+/// Flips once, when every call must end (shutdown past its grace period).
+fn shutdown_signal() -> &'static watch::Sender<bool> {
+    static SIGNAL: OnceLock<watch::Sender<bool>> = OnceLock::new();
+    SIGNAL.get_or_init(|| watch::channel(false).0)
+}
+
+/// Ends every call in progress; each still writes its end record.
+pub fn end_all_calls() {
+    shutdown_signal().send_replace(true);
+}
+
 /// How long a live call entry lives without a refresh.
 const LIVE_TTL: Duration = Duration::from_secs(120);
 /// How often the live call entry is refreshed.
@@ -125,6 +141,7 @@ pub async fn run(
         refresh: tokio::time::interval_at(Instant::now() + LIVE_REFRESH, LIVE_REFRESH),
         stores: stores.clone(),
         live,
+        shutdown: shutdown_signal().subscribe(),
     };
     call.run_loop().await;
     metrics::gauge!(telemetry::CALLS_ACTIVE).decrement(1.0);
@@ -179,6 +196,7 @@ struct Call {
     refresh: tokio::time::Interval,
     stores: CallStores,
     live: LiveCall,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Call {
@@ -224,6 +242,9 @@ impl Call {
                 self.session.handle_tool_result(now, done.call_id, done.output);
             }
             Some(renewal) = self.renewals.recv() => self.switch_provider(renewal),
+            Ok(()) = self.shutdown.wait_for(|stop| *stop).map(|r| r.map(|_| ())) => {
+                self.session.shut_down(Instant::now().into_std());
+            }
             _ = self.refresh.tick() => {
                 // In its own task: a slow hot store must not hold up the call.
                 let (stores, live) = (self.stores.clone(), self.live.clone());

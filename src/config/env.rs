@@ -27,12 +27,17 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("VOXGATE_OPENAI_BASE_URL", "providers.openai.base_url"),
     ("VOXGATE_PUBLIC_URL", "public_url"),
     ("VOXGATE_TWILIO_AUTH_TOKEN", "twilio.auth_token"),
+    ("VOXGATE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
     ("VOXGATE_LOG_FORMAT", "log.format"),
     ("VOXGATE_LOG", "log.filter"),
 ];
 
 /// Keys whose values are numbers; every other variable is taken as a string.
-const NUMERIC_KEYS: &[&str] = &["http.body_limit_bytes", "database.max_connections"];
+const NUMERIC_KEYS: &[&str] = &[
+    "http.body_limit_bytes",
+    "database.max_connections",
+    "shutdown_grace_seconds",
+];
 
 /// Writes each known variable into the table at its key; records unknown ones as problems.
 pub(super) fn overlay(

@@ -108,7 +108,7 @@ fn every_documented_variable_maps_to_a_real_key() {
             "127.0.0.1:1"
         } else if name.contains("BYTES") {
             "4096"
-        } else if name.contains("CONNECTIONS") {
+        } else if name.contains("CONNECTIONS") || name.ends_with("SECONDS") {
             "5"
         } else if name.ends_with("BASE_URL") || name.ends_with("PUBLIC_URL") {
             "http://x"

@@ -278,3 +278,53 @@ async fn shutdown_lets_a_call_in_progress_finish() {
         .expect("status");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn calls_still_running_after_the_grace_period_are_ended_and_told_why() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let data = TempDir::new();
+    let env = [("VOXGATE_SHUTDOWN_GRACE_SECONDS", "1")];
+    let (mut child, addr, _) = serve(&data.path, &env).await;
+    let key = mint_key(&data.path, &env).await;
+    let minted: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/call-tokens"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"agent": "support"}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = minted["token"].as_str().expect("token");
+    let url = format!("ws://{addr}/v1/calls/ws?token={token}");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("call connects");
+    let start = serde_json::json!({"type": "start", "sample_rate": 16000}).to_string();
+    socket.send(Message::text(start)).await.expect("start");
+    let pid = child.id().expect("running").to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    let mut reason = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        if let Message::Text(text) = message {
+            let event: Value = serde_json::from_str(text.as_str()).expect("json");
+            if event["type"] == "ended" {
+                reason = event["reason"].as_str().map(str::to_owned);
+                break;
+            }
+        }
+    }
+    assert_eq!(reason.as_deref(), Some("server_shutdown"));
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
+}

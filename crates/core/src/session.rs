@@ -197,6 +197,13 @@ impl Session {
         }
     }
 
+    /// The server is going away: end the call now, keeping what was heard.
+    pub fn shut_down(&mut self, _now: Instant) {
+        if !self.ended {
+            self.end(EndReason::ServerShutdown);
+        }
+    }
+
     /// Time has reached a deadline returned by [`Output::Timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.ended {

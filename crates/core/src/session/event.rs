@@ -275,6 +275,8 @@ pub enum EndReason {
     MaxDuration,
     /// The provider failed and no other path could take the call.
     ProviderFailure,
+    /// The server shut down past its grace period.
+    ServerShutdown,
 }
 
 impl EndReason {
@@ -285,6 +287,7 @@ impl EndReason {
             Self::AgentEnded => "agent_ended",
             Self::MaxDuration => "max_duration",
             Self::ProviderFailure => "provider_failure",
+            Self::ServerShutdown => "server_shutdown",
         }
     }
 }
