@@ -379,21 +379,7 @@ impl Call {
     }
 
     fn persist(&self, command: PersistCommand) {
-        let job = match command {
-            PersistCommand::Item {
-                seq,
-                role,
-                text,
-                played_ms,
-            } => Job::Item {
-                seq,
-                role,
-                text,
-                played_ms,
-            },
-            PersistCommand::Usage(usage) => Job::Usage(usage),
-            PersistCommand::CallEnded(reason) => Job::Ended(reason, OffsetDateTime::now_utc()),
-        };
-        self.writer.send(job);
+        self.writer
+            .send(Job::Persist(command, OffsetDateTime::now_utc()));
     }
 }

@@ -5,13 +5,15 @@
 //! the state-corruption work); it never stops the call.
 
 use super::CallContext;
-use crate::store::{CallRecord, Durable, Hot, TranscriptItem, UsageRecord};
+use crate::store::{
+    CallRecord, Durable, Hot, TranscriptItem, UsageRecord, record::at_store_resolution,
+};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use voxgate_core::{
     Incident,
-    session::{EndReason, IncidentReport, Role, Usage},
+    session::{IncidentReport, PersistCommand, Usage},
 };
 
 /// The stores a call writes to.
@@ -23,19 +25,15 @@ pub struct CallStores {
     pub hot: Arc<dyn Hot>,
 }
 
-/// One write.
+/// One write, with the wall-clock time it happened.
 #[derive(Debug)]
 pub(super) enum Job {
+    /// The call started.
     Started(OffsetDateTime),
-    Item {
-        seq: u64,
-        role: Role,
-        text: String,
-        played_ms: Option<u64>,
-    },
-    Usage(Usage),
+    /// Something the session asked to persist.
+    Persist(PersistCommand, OffsetDateTime),
+    /// An incident.
     Incident(IncidentReport, OffsetDateTime),
-    Ended(EndReason, OffsetDateTime),
 }
 
 /// Handle to the writer task.
@@ -81,33 +79,40 @@ async fn write_all(
     while let Some(job) = jobs.recv().await {
         let result = match job {
             Job::Started(at) => {
-                record.started_at = crate::store::record::at_store_resolution(at);
+                record.started_at = at_store_resolution(at);
                 durable.upsert_call(&record).await
             }
-            Job::Item {
-                seq,
-                role,
-                text,
-                played_ms,
-            } => {
+            Job::Persist(
+                PersistCommand::Item {
+                    seq,
+                    role,
+                    text,
+                    played_ms,
+                },
+                at,
+            ) => {
                 let item = TranscriptItem {
                     call_id: context.call_id,
                     seq: i64::try_from(seq).unwrap_or(i64::MAX),
                     role: role.as_str().to_owned(),
                     text,
                     played_ms: played_ms.and_then(|ms| i64::try_from(ms).ok()),
-                    at: crate::store::now(),
+                    at: at_store_resolution(at),
                 };
                 durable.append_transcript(context.tenant_id, &item).await
             }
-            Job::Usage(usage) => durable.record_usage(&usage_record(&context, usage)).await,
+            Job::Persist(PersistCommand::Usage(usage), at) => {
+                durable
+                    .record_usage(&usage_record(&context, usage, at))
+                    .await
+            }
             Job::Incident(report, at) => durable
                 .record_incident(&incident(&context, report, at))
                 .await
                 .map(|_| ()),
-            Job::Ended(reason, at) => {
+            Job::Persist(PersistCommand::CallEnded(reason), at) => {
                 record.status = "ended".to_owned();
-                record.ended_at = Some(crate::store::record::at_store_resolution(at));
+                record.ended_at = Some(at_store_resolution(at));
                 record.end_reason = Some(reason.as_str().to_owned());
                 durable.upsert_call(&record).await
             }
@@ -118,12 +123,12 @@ async fn write_all(
     }
 }
 
-fn usage_record(context: &CallContext, usage: Usage) -> UsageRecord {
+fn usage_record(context: &CallContext, usage: Usage, at: OffsetDateTime) -> UsageRecord {
     UsageRecord {
         tenant_id: context.tenant_id,
         agent: context.agent.clone(),
         call_id: Some(context.call_id),
-        at: crate::store::now(),
+        at: at_store_resolution(at),
         provider: context.provider.clone(),
         model: context.model.clone(),
         input_tokens: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),

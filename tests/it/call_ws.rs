@@ -95,6 +95,25 @@ async fn listen(
     (events, audio)
 }
 
+/// The stored call once its record says `ended` (the writer finishes just after the call).
+async fn ended_call(call: &Call, call_id: &str) -> Value {
+    let mut stored = Value::Null;
+    for _ in 0..50 {
+        stored = call
+            .server
+            .get(&format!("/v1/calls/{call_id}"), &call.key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if stored["call"]["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stored
+}
+
 fn rms_dbfs(pcm: &[u8]) -> f32 {
     let samples: Vec<i16> = pcm
         .chunks_exact(2)
@@ -147,21 +166,7 @@ async fn a_websocket_caller_hears_the_agent_and_the_call_is_stored() {
         events.last().map(|e| e["reason"].clone()),
         Some(json!("caller_hangup"))
     );
-    // The writer finishes just after the call: poll briefly.
-    let mut stored = Value::Null;
-    for _ in 0..50 {
-        stored = call
-            .server
-            .get(&format!("/v1/calls/{call_id}"), &call.key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if stored["call"]["status"] == "ended" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let stored = ended_call(&call, &call_id).await;
     assert_eq!(stored["call"]["end_reason"], "caller_hangup", "{stored}");
     let assistant = stored["transcript"]
         .as_array()
@@ -279,20 +284,7 @@ async fn a_bad_frame_gets_an_error_event_and_the_call_is_still_recorded() {
     assert_eq!(kinds.first(), Some(&"error"), "{events:?}");
     assert_eq!(events[0]["code"], "protocol.bad_message");
     assert_eq!(kinds.last(), Some(&"ended"), "{events:?}");
-    let mut stored = Value::Null;
-    for _ in 0..50 {
-        stored = call
-            .server
-            .get(&format!("/v1/calls/{call_id}"), &call.key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if stored["call"]["status"] == "ended" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let stored = ended_call(&call, &call_id).await;
     assert_eq!(stored["call"]["status"], "ended", "{stored}");
 }
 

@@ -223,17 +223,16 @@ async fn a_bad_configuration_is_refused_with_every_problem_listed() {
     );
 }
 
-#[tokio::test]
-async fn shutdown_lets_a_call_in_progress_finish() {
-    use futures_util::{SinkExt, StreamExt};
+type CallSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Mints a call token for the shipped `support` agent and starts a native WebSocket call.
+async fn open_call(addr: &str, key: &str) -> CallSocket {
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
-    let data = TempDir::new();
-    let (mut child, addr, _) = serve(&data.path, &[]).await;
-    let key = mint_key(&data.path, &[]).await;
-    let client = reqwest::Client::new();
-    let minted: Value = client
+    let minted: Value = reqwest::Client::new()
         .post(format!("http://{addr}/v1/call-tokens"))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .json(&serde_json::json!({"agent": "support"}))
         .send()
         .await
@@ -242,12 +241,23 @@ async fn shutdown_lets_a_call_in_progress_finish() {
         .await
         .expect("json");
     let token = minted["token"].as_str().expect("token");
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/calls/ws?token={token}"))
-            .await
-            .expect("call connects");
+    let url = format!("ws://{addr}/v1/calls/ws?token={token}");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("call connects");
     let start = serde_json::json!({"type": "start", "sample_rate": 16000}).to_string();
     socket.send(Message::text(start)).await.expect("start");
+    socket
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_call_in_progress_finish() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let data = TempDir::new();
+    let (mut child, addr, _) = serve(&data.path, &[]).await;
+    let key = mint_key(&data.path, &[]).await;
+    let mut socket = open_call(&addr, &key).await;
     let mut started = false;
     while let Some(Ok(message)) = socket.next().await {
         if let Message::Text(text) = message
@@ -281,29 +291,13 @@ async fn shutdown_lets_a_call_in_progress_finish() {
 
 #[tokio::test]
 async fn calls_still_running_after_the_grace_period_are_ended_and_told_why() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let data = TempDir::new();
     let env = [("VOXGATE_SHUTDOWN_GRACE_SECONDS", "1")];
     let (mut child, addr, _) = serve(&data.path, &env).await;
     let key = mint_key(&data.path, &env).await;
-    let minted: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/v1/call-tokens"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"agent": "support"}))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
-    let token = minted["token"].as_str().expect("token");
-    let url = format!("ws://{addr}/v1/calls/ws?token={token}");
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("call connects");
-    let start = serde_json::json!({"type": "start", "sample_rate": 16000}).to_string();
-    socket.send(Message::text(start)).await.expect("start");
+    let mut socket = open_call(&addr, &key).await;
     let pid = child.id().expect("running").to_string();
     Command::new("kill")
         .args(["-TERM", &pid])
