@@ -17,6 +17,7 @@ mod caller_audio;
 pub mod event;
 mod playback;
 mod renewal;
+mod speech;
 #[cfg(test)]
 mod tests;
 mod tools;
@@ -25,7 +26,7 @@ pub use event::*;
 
 use crate::incident::{FailureMode, Severity};
 use caller_audio::CallerAudio;
-use playback::{ItemPlayback, Playback, played_text};
+use playback::Playback;
 use std::{
     collections::VecDeque,
     time::{Duration, Instant},
@@ -73,7 +74,7 @@ pub struct Session {
     /// Assistant items cut by a barge-in: their late deltas are dropped, never played.
     interrupted: Vec<String>,
     /// The conversation so far, as persisted: what a renewed provider session is seeded with.
-    history: Vec<(Role, String)>,
+    history: Vec<(u64, Role, String)>,
     /// When the provider session must be renewed.
     renew_at: Instant,
     /// A renewal is due and waits for a turn boundary.
@@ -87,6 +88,9 @@ pub struct Session {
     response_started_at: Option<Instant>,
     speaking: bool,
     next_seq: u64,
+    /// Positions reserved for caller turns whose transcription has not arrived yet (it is
+    /// asynchronous and may land after the agent's answer).
+    user_seqs: std::collections::VecDeque<u64>,
     ended: bool,
 }
 
@@ -114,6 +118,7 @@ impl Session {
             response_started_at: None,
             speaking: false,
             next_seq: 0,
+            user_seqs: std::collections::VecDeque::new(),
             ended: false,
         }
     }
@@ -165,7 +170,11 @@ impl Session {
         match event {
             ProviderEvent::Ready => self.greet(),
             ProviderEvent::SpeechStarted => self.barge_in_if_speaking(),
-            ProviderEvent::SpeechStopped => self.awaiting_first_audio = Some(now),
+            ProviderEvent::SpeechStopped => {
+                self.awaiting_first_audio = Some(now);
+                let seq = self.take_seq();
+                self.user_seqs.push_back(seq);
+            }
             ProviderEvent::UserTranscript { text } => self.user_said(text),
             ProviderEvent::ResponseStarted { response_id } => {
                 self.response = Some(response_id);
@@ -248,25 +257,6 @@ impl Session {
         self.persist_item(Role::User, text, None);
     }
 
-    fn agent_audio(&mut self, now: Instant, item_id: &str, chunk: AudioChunk) {
-        if let Some(stopped) = self.awaiting_first_audio.take() {
-            let latency = now.saturating_duration_since(stopped);
-            self.outputs
-                .push_back(Output::Measure(Measurement::FirstAudio(latency)));
-        }
-        if let Some(started) = self.response_started_at.take() {
-            let latency = now.saturating_duration_since(started);
-            self.outputs
-                .push_back(Output::Measure(Measurement::ProviderFirstAudio(latency)));
-        }
-        if !self.speaking {
-            self.speaking = true;
-            self.send_client(ClientCommand::AgentSpeaking(true));
-        }
-        let mark = self.playback.sent(item_id, chunk.duration_ms());
-        self.send_client(ClientCommand::Audio { chunk, mark });
-    }
-
     fn response_done(&mut self, now: Instant, status: ResponseStatus, usage: Option<Usage>) {
         self.response = None;
         if let Some(usage) = usage {
@@ -288,62 +278,21 @@ impl Session {
         self.renew_if_due(now);
     }
 
-    fn barge_in_if_speaking(&mut self) {
-        let active = self.response.is_some();
-        if !(active || self.playback.is_playing()) {
-            return;
-        }
-        self.send_client(ClientCommand::ClearPlayback);
-        // No `response.cancel`: the provider's VAD runs with `interrupt_response`, so it has
-        // cancelled the response itself; its `response.done` (cancelled) follows.
-        let items = self.playback.interrupt();
-        self.interrupted
-            .extend(items.iter().map(|item| item.item_id.clone()));
-        let excess = self.interrupted.len().saturating_sub(16);
-        self.interrupted.drain(..excess);
-        // The interrupted item: one still being generated, or one not yet fully played.
-        let interrupted = items
-            .iter()
-            .find(|item| !item.complete || item.played_ms < item.sent_ms);
-        if let Some(cut) = interrupted {
-            self.send_provider(ProviderCommand::Truncate {
-                item_id: cut.item_id.clone(),
-                audio_end_ms: cut.played_ms,
-            });
-        }
-        self.outputs
-            .push_back(Output::Measure(Measurement::BargeIn));
-        self.finish_items(items);
-    }
-
-    fn finish_played_items(&mut self) {
-        let finished = self.playback.take_finished();
-        self.finish_items(finished);
-    }
-
-    /// Persists finished assistant items with what was heard, and notes when speaking stops.
-    fn finish_items(&mut self, items: Vec<ItemPlayback>) {
-        for item in items {
-            let text = played_text(&item.text, item.played_ms, item.sent_ms);
-            self.send_client(ClientCommand::Transcript {
-                role: Role::Assistant,
-                text: text.clone(),
-                is_final: true,
-            });
-            self.persist_item(Role::Assistant, text, Some(item.played_ms));
-        }
-        if self.speaking && !self.playback.is_playing() && self.response.is_none() {
-            self.speaking = false;
-            self.send_client(ClientCommand::AgentSpeaking(false));
-        }
-    }
-
-    fn persist_item(&mut self, role: Role, text: String, played_ms: Option<u64>) {
-        if !text.is_empty() {
-            self.history.push((role, text.clone()));
-        }
+    fn take_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
+        seq
+    }
+
+    pub(super) fn persist_item(&mut self, role: Role, text: String, played_ms: Option<u64>) {
+        let reserved = match role {
+            Role::User => self.user_seqs.pop_front(),
+            Role::Assistant => None,
+        };
+        let seq = reserved.unwrap_or_else(|| self.take_seq());
+        if !text.is_empty() {
+            self.history.push((seq, role, text.clone()));
+        }
         self.outputs
             .push_back(Output::Persist(PersistCommand::Item {
                 seq,

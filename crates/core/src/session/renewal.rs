@@ -33,10 +33,12 @@ impl Session {
         }
         self.renew_pending = false;
         self.renewing = true;
-        let seed = self
-            .history
-            .iter()
-            .map(|(role, text)| ProviderCommand::SeedItem {
+        // In conversation order (a transcription can be persisted after the answer to it).
+        let mut history: Vec<_> = self.history.iter().collect();
+        history.sort_by_key(|(seq, _, _)| *seq);
+        let seed = history
+            .into_iter()
+            .map(|(_, role, text)| ProviderCommand::SeedItem {
                 role: *role,
                 text: text.clone(),
             })

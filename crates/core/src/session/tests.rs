@@ -571,3 +571,25 @@ fn a_failed_renewal_is_an_incident_and_is_retried_a_minute_later() {
     };
     assert_eq!(next, h.now + Duration::from_secs(60));
 }
+
+#[test]
+fn a_late_transcription_keeps_the_caller_turn_before_the_answer() {
+    let mut h = Harness::new(SessionConfig::default());
+    h.provider(ProviderEvent::SpeechStarted);
+    h.at(800).provider(ProviderEvent::SpeechStopped);
+    let marks = h.answer("item_a", "Yes, we are open.", 1);
+    h.done(ResponseStatus::Completed);
+    h.client(ClientEvent::MarkPlayed(marks[0]));
+    // The transcription of the caller's turn lands after the answer was played.
+    h.provider(ProviderEvent::UserTranscript {
+        text: "Are you open?".into(),
+    });
+    let items = persisted_items(&h.take());
+    assert_eq!(
+        items,
+        vec![
+            (1, Role::Assistant, "Yes, we are open.".into(), Some(100)),
+            (0, Role::User, "Are you open?".into(), None),
+        ]
+    );
+}
