@@ -227,6 +227,25 @@ async fn a_twilio_caller_hears_the_agent_and_the_call_is_stored() {
         "{calls}"
     );
     assert_eq!(call["end_reason"], "caller_hangup");
+    let id = call["id"].as_str().expect("call id");
+    let stored: Value = setup
+        .server
+        .get(&format!("/v1/calls/{id}"), &setup.key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let assistant = stored["transcript"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .find(|item| item["role"] == "assistant")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        assistant["played_ms"].as_i64().is_some_and(|ms| ms > 0),
+        "{stored}"
+    );
     // The sim received the caller's speech as one turn.
     assert!(
         !setup.sim.log().vad.is_empty(),
