@@ -27,6 +27,8 @@ pub const TURN_FIRST_AUDIO_SECONDS: &str = "voxgate_turn_first_audio_seconds";
 pub const EVENT_HANDLING_SECONDS: &str = "voxgate_event_handling_seconds";
 /// Provider response started → its first audio.
 pub const PROVIDER_FIRST_AUDIO_SECONDS: &str = "voxgate_provider_first_audio_seconds";
+/// Provider rate-limit headroom, by limit (`requests`, `tokens`).
+pub const PROVIDER_RATE_LIMIT_REMAINING: &str = "voxgate_provider_rate_limit_remaining";
 /// Barge-ins (caller spoke over the agent).
 pub const BARGE_INS_TOTAL: &str = "voxgate_barge_ins_total";
 
@@ -106,5 +108,13 @@ pub fn record_measurement(measurement: voxgate_core::session::Measurement) {
             metrics::histogram!(PROVIDER_FIRST_AUDIO_SECONDS).record(latency.as_secs_f64());
         }
         Measurement::BargeIn => metrics::counter!(BARGE_INS_TOTAL).increment(1),
+        Measurement::RateLimit(limit) => {
+            let kind = match limit.kind {
+                voxgate_core::session::RateLimitKind::Requests => "requests",
+                voxgate_core::session::RateLimitKind::Tokens => "tokens",
+            };
+            metrics::gauge!(PROVIDER_RATE_LIMIT_REMAINING, "limit" => kind)
+                .set(limit.remaining as f64);
+        }
     }
 }

@@ -199,6 +199,7 @@ impl Session {
             ProviderEvent::ResponseDone { status, usage, .. } => {
                 self.response_done(now, status, usage);
             }
+            ProviderEvent::RateLimits(limits) => self.rate_limits(&limits),
             ProviderEvent::Error { class, code } => self.provider_error(class, &code),
             ProviderEvent::Renewed => self.renewed(now, true),
             ProviderEvent::RenewFailed => self.renewed(now, false),
@@ -300,6 +301,29 @@ impl Session {
                 text,
                 played_ms,
             }));
+    }
+
+    /// Records headroom; an exhausted limit is a rate-limit incident (prevention and switching
+    /// come with failover).
+    fn rate_limits(&mut self, limits: &[RateLimit]) {
+        for limit in limits {
+            self.outputs
+                .push_back(Output::Measure(Measurement::RateLimit(*limit)));
+        }
+        if let Some(exhausted) = limits.iter().find(|limit| limit.remaining == 0) {
+            let kind = match exhausted.kind {
+                RateLimitKind::Requests => "requests",
+                RateLimitKind::Tokens => "tokens",
+            };
+            let detail =
+                serde_json::json!({ "limit": kind, "reset_seconds": exhausted.reset_seconds });
+            self.report(
+                FailureMode::RateLimitCascade,
+                Severity::Warning,
+                "observed",
+                detail,
+            );
+        }
     }
 
     fn provider_error(&mut self, class: ErrorClass, code: &str) {

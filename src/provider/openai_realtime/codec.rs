@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use voxgate_core::{
     AgentSpec,
     session::{
-        AudioChunk, AudioFormat, ErrorClass, ProviderCommand, ProviderEvent, ResponseStatus, Role,
-        Usage,
+        AudioChunk, AudioFormat, ErrorClass, ProviderCommand, ProviderEvent, RateLimit,
+        RateLimitKind, ResponseStatus, Role, Usage,
     },
 };
 
@@ -218,6 +218,7 @@ pub fn decode(text: &str, format: AudioFormat) -> Result<Option<ProviderEvent>, 
         }
         "response.done" => response_done(&frame["response"]),
         "error" => return provider_error(&frame["error"]),
+        "rate_limits.updated" => ProviderEvent::RateLimits(rate_limits(&frame["rate_limits"])),
         _ => return Ok(None),
     };
     Ok(Some(event))
@@ -235,6 +236,27 @@ fn provider_error(error: &Value) -> Result<Option<ProviderEvent>, ProtocolError>
         return Err(ProtocolError::Refused(code));
     }
     Ok(Some(ProviderEvent::Error { class, code }))
+}
+
+/// The `requests` and `tokens` readings of `rate_limits.updated`; others are skipped.
+fn rate_limits(list: &Value) -> Vec<RateLimit> {
+    let readings = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    readings
+        .iter()
+        .filter_map(|reading| {
+            let kind = match reading["name"].as_str()? {
+                "requests" => RateLimitKind::Requests,
+                "tokens" => RateLimitKind::Tokens,
+                _ => return None,
+            };
+            Some(RateLimit {
+                kind,
+                limit: reading["limit"].as_u64().unwrap_or(0),
+                remaining: reading["remaining"].as_u64().unwrap_or(0),
+                reset_seconds: reading["reset_seconds"].as_f64().unwrap_or(0.0),
+            })
+        })
+        .collect()
 }
 
 fn response_done(response: &Value) -> ProviderEvent {

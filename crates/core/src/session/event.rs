@@ -151,6 +151,8 @@ pub enum ProviderEvent {
         /// Tokens used, when reported.
         usage: Option<Usage>,
     },
+    /// The provider's rate-limit headroom (`rate_limits.updated`).
+    RateLimits(Vec<RateLimit>),
     /// The provider reported an error; the connection may still be open.
     Error {
         /// Retry class.
@@ -167,6 +169,28 @@ pub enum ProviderEvent {
         /// Retry class of the cause.
         class: ErrorClass,
     },
+}
+
+/// Which rate limit a reading is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitKind {
+    /// Requests per window.
+    Requests,
+    /// Tokens per window.
+    Tokens,
+}
+
+/// One rate-limit reading from the provider.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Which limit.
+    pub kind: RateLimitKind,
+    /// The limit per window.
+    pub limit: u64,
+    /// What is left in the current window.
+    pub remaining: u64,
+    /// Seconds until the window resets.
+    pub reset_seconds: f64,
 }
 
 /// Something to send to the provider.
@@ -326,8 +350,10 @@ pub struct IncidentReport {
 }
 
 /// A measurement the driver turns into metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Measurement {
+    /// Provider rate-limit headroom.
+    RateLimit(RateLimit),
     /// End of caller speech → first agent audio of the answer.
     FirstAudio(Duration),
     /// Provider response started → its first audio (the provider's own latency).

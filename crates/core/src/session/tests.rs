@@ -593,3 +593,31 @@ fn a_late_transcription_keeps_the_caller_turn_before_the_answer() {
         ]
     );
 }
+
+#[test]
+fn rate_limit_headroom_is_measured_and_exhaustion_is_an_incident() {
+    let mut h = Harness::new(SessionConfig::default());
+    let reading = |kind, remaining| RateLimit {
+        kind,
+        limit: 100,
+        remaining,
+        reset_seconds: 12.5,
+    };
+    h.provider(ProviderEvent::RateLimits(vec![
+        reading(RateLimitKind::Requests, 40),
+        reading(RateLimitKind::Tokens, 0),
+    ]));
+    let outputs = h.take();
+    assert!(has(
+        &outputs,
+        &Output::Measure(Measurement::RateLimit(reading(RateLimitKind::Requests, 40)))
+    ));
+    assert!(outputs.iter().any(|o| matches!(
+        o,
+        Output::Incident(IncidentReport {
+            mode: FailureMode::RateLimitCascade,
+            action: "observed",
+            ..
+        })
+    )));
+}

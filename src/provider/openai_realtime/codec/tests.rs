@@ -94,8 +94,28 @@ fn server_events_decode_to_session_events() {
             })
         }))
     );
-    let ignored = json!({"type": "rate_limits.updated", "rate_limits": []});
+    let ignored = json!({"type": "response.content_part.added", "part": {}});
     assert_eq!(decode(&ignored.to_string(), ULAW), Ok(None));
+    let limits = json!({"type": "rate_limits.updated", "event_id": "e", "rate_limits": [
+        {"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 0.06},
+        {"name": "tokens", "limit": 50000, "remaining": 0, "reset_seconds": 1.5}]});
+    assert_eq!(
+        decode(&limits.to_string(), ULAW),
+        Ok(Some(ProviderEvent::RateLimits(vec![
+            RateLimit {
+                kind: RateLimitKind::Requests,
+                limit: 1000,
+                remaining: 999,
+                reset_seconds: 0.06
+            },
+            RateLimit {
+                kind: RateLimitKind::Tokens,
+                limit: 50000,
+                remaining: 0,
+                reset_seconds: 1.5
+            },
+        ])))
+    );
 }
 
 #[test]
