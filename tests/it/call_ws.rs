@@ -157,6 +157,15 @@ async fn a_websocket_caller_hears_the_agent_and_the_call_is_stored() {
     );
     assert!(rms_dbfs(&audio) > -50.0, "agent audio is not silent");
     let call_id = events[0]["call_id"].as_str().expect("call id").to_owned();
+    // The call is on record while it is still going.
+    let live: Value = call
+        .server
+        .get(&format!("/v1/calls/{call_id}"), &call.key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live["call"]["status"], "live", "{live}");
     socket
         .send(Message::text(json!({"type": "hangup"}).to_string()))
         .await
