@@ -1,47 +1,19 @@
 //! End to end over real sockets: Twilio and Telnyx media streams reach an agent served by the
 //! in-process simulator, with G.711 passed straight through, marks, barge-in and reordering.
 
-use crate::{
-    sim::fixture,
-    support::{TWILIO_AUTH_TOKEN, TestServer, agent_body, memory, sqlite},
-};
+use crate::{sim::fixture, support::TWILIO_AUTH_TOKEN};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
-use voxgate::{
-    http::telephony::twilio_signature,
-    provider::sim::{ScriptedTurn, SimHandle, Simulator},
-};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+use voxgate::{http::telephony::twilio_signature, provider::sim::ScriptedTurn};
 
-type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Setup {
-    server: TestServer,
-    sim: SimHandle,
-    key: String,
-    tenant_id: String,
-    _dir: crate::support::TempDir,
-}
+type Client = crate::support::WsClient;
+type Setup = crate::support::CallSetup;
 
 async fn setup() -> Setup {
-    let sim = Simulator::start("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sim");
-    let (durable, dir) = sqlite().await;
-    let server = TestServer::start_with_realtime(durable, memory(), &sim.realtime_url()).await;
-    let (tenant_id, key) = server.tenant_with_key("acme").await;
-    let mut agent = agent_body("desk");
-    agent.as_object_mut().expect("object").remove("greeting");
-    assert_eq!(server.post("/v1/agents", &key, &agent).await.status(), 201);
-    Setup {
-        server,
-        sim,
-        key,
-        tenant_id,
-        _dir: dir,
-    }
+    Setup::start().await
 }
 
 /// Posts Twilio's voice webhook, signed when `sign`; returns status and body.

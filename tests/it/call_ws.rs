@@ -1,42 +1,18 @@
 //! End to end over real sockets: a native-WebSocket caller talks to an agent served by the
 //! in-process provider simulator, hears agent audio, barges in, and the call is stored.
 
-use crate::{
-    sim::wav_pcm,
-    support::{TestServer, agent_body, memory, sqlite},
-};
+use crate::{sim::wav_pcm, support::agent_body};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
-use voxgate::provider::sim::{ScriptedTurn, SimHandle, Simulator};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+use voxgate::provider::sim::ScriptedTurn;
 
-type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Call {
-    server: TestServer,
-    sim: SimHandle,
-    key: String,
-    _dir: crate::support::TempDir,
-}
+type Client = crate::support::WsClient;
+type Call = crate::support::CallSetup;
 
 async fn call_setup() -> Call {
-    let sim = Simulator::start("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("simulator starts");
-    let (durable, dir) = sqlite().await;
-    let server = TestServer::start_with_realtime(durable, memory(), &sim.realtime_url()).await;
-    let (_, key) = server.tenant_with_key("acme").await;
-    let mut agent = agent_body("desk");
-    agent.as_object_mut().expect("object").remove("greeting");
-    let created = server.post("/v1/agents", &key, &agent).await;
-    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
-    Call {
-        server,
-        sim,
-        key,
-        _dir: dir,
-    }
+    Call::start().await
 }
 
 async fn token(call: &Call) -> String {
@@ -372,24 +348,12 @@ async fn the_provider_session_is_renewed_and_reseeded_and_the_call_goes_on() {
     let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
         return;
     };
-    let sim = Simulator::start("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sim");
-    let (durable, _dir) = sqlite().await;
-    let mut services = (*crate::support::call_services(&sim.realtime_url())).clone();
-    services.provider_session_max = Duration::from_millis(1500);
-    let server =
-        TestServer::start_with_calls(durable, memory(), std::sync::Arc::new(services)).await;
-    let (_, key) = server.tenant_with_key("acme").await;
-    let mut agent = agent_body("desk");
-    agent.as_object_mut().expect("object").remove("greeting");
-    assert_eq!(server.post("/v1/agents", &key, &agent).await.status(), 201);
-    let call = Call {
-        server,
-        sim,
-        key,
-        _dir: crate::support::TempDir::new(),
-    };
+    let call = Call::start_with(|url| {
+        let mut services = (*crate::support::call_services(url)).clone();
+        services.provider_session_max = Duration::from_millis(1500);
+        std::sync::Arc::new(services)
+    })
+    .await;
     let mut socket = dial(&call, &token(&call).await).await;
     // First turn, answered and fully played (marks echoed).
     speak(&mut socket, &speech[..32 * 2000]).await;

@@ -226,9 +226,10 @@ async fn a_bad_configuration_is_refused_with_every_problem_listed() {
 type CallSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Mints a call token for the shipped `support` agent and starts a native WebSocket call.
+/// Mints a call token for the shipped `support` agent and starts a native WebSocket call;
+/// returns once the call is up (its `mode` event arrived).
 async fn open_call(addr: &str, key: &str) -> CallSocket {
-    use futures_util::SinkExt;
+    use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let minted: Value = reqwest::Client::new()
         .post(format!("http://{addr}/v1/call-tokens"))
@@ -247,17 +248,6 @@ async fn open_call(addr: &str, key: &str) -> CallSocket {
         .expect("call connects");
     let start = serde_json::json!({"type": "start", "sample_rate": 16000}).to_string();
     socket.send(Message::text(start)).await.expect("start");
-    socket
-}
-
-#[tokio::test]
-async fn shutdown_lets_a_call_in_progress_finish() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let data = TempDir::new();
-    let (mut child, addr, _) = serve(&data.path, &[]).await;
-    let key = mint_key(&data.path, &[]).await;
-    let mut socket = open_call(&addr, &key).await;
     let mut started = false;
     while let Some(Ok(message)) = socket.next().await {
         if let Message::Text(text) = message
@@ -268,6 +258,17 @@ async fn shutdown_lets_a_call_in_progress_finish() {
         }
     }
     assert!(started, "the call started");
+    socket
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_call_in_progress_finish() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let data = TempDir::new();
+    let (mut child, addr, _) = serve(&data.path, &[]).await;
+    let key = mint_key(&data.path, &[]).await;
+    let mut socket = open_call(&addr, &key).await;
     let pid = child.id().expect("running").to_string();
     let signalled = Command::new("kill")
         .args(["-TERM", &pid])

@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+mod call;
 mod peers;
 mod server;
 
+pub use call::*;
 pub use peers::*;
 pub use server::*;
