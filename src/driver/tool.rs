@@ -1,8 +1,9 @@
 //! Tool calls: the driver runs each one as its own task (a webhook POST), so a slow tool never
 //! holds up the call's audio; the result comes back on a channel into the run loop.
 //!
-//! A tool without a webhook, a timeout, a non-2xx answer or an oversized body gives the model an
-//! error object to speak around, and the driver records a `tool_failure` incident.
+//! Webhooks go through `outbound::webhook_client`: no internal addresses, no redirects. A tool
+//! without a webhook, a refused address, a timeout, a non-2xx answer or an oversized body gives
+//! the model an error object to speak around, and the driver records a `tool_failure` incident.
 
 use serde_json::{Value, json};
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -64,7 +65,8 @@ async fn call_webhook(
     let arguments = serde_json::from_str::<Value>(&request.arguments)
         .unwrap_or_else(|_| Value::String(request.arguments.clone()));
     let body = json!({"call_id": call_id, "tool": request.name, "arguments": arguments});
-    let response = crate::outbound::webhook_client()
+    let client = crate::outbound::webhook_client(url).await?;
+    let response = client
         .post(url)
         .timeout(TOOL_TIMEOUT)
         .json(&body)
