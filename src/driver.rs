@@ -104,6 +104,8 @@ pub fn end_all_calls() {
 const LIVE_TTL: Duration = Duration::from_secs(120);
 /// How often the live call entry is refreshed.
 const LIVE_REFRESH: Duration = Duration::from_secs(40);
+/// After a call ends mid-response, how long to wait for the cancelled response's usage.
+const USAGE_LINGER: Duration = Duration::from_secs(2);
 /// A peer (transport or provider link) that takes longer than this to accept a message is
 /// stalled: the call stops waiting for it rather than freeze.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -142,8 +144,11 @@ pub async fn run(
         stores: stores.clone(),
         live,
         shutdown: shutdown_signal().subscribe(),
+        cancel_sent: false,
+        close_deferred: false,
     };
     call.run_loop().await;
+    call.settle_usage().await;
     metrics::gauge!(telemetry::CALLS_ACTIVE).decrement(1.0);
     ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
     let Call {
@@ -197,6 +202,10 @@ struct Call {
     stores: CallStores,
     live: LiveCall,
     shutdown: watch::Receiver<bool>,
+    /// The session cancelled a response (it does so only when the call ends mid-response).
+    cancel_sent: bool,
+    /// The provider link's close waits for that response's usage.
+    close_deferred: bool,
 }
 
 impl Call {
@@ -213,6 +222,30 @@ impl Call {
             self.next_input(deadline).await;
             handling_started = Some(Instant::now());
         }
+    }
+
+    /// After the session closed: record the usage of a response cancelled by the call's end
+    /// (providers bill it), then close the provider link.
+    async fn settle_usage(&mut self) {
+        if !self.close_deferred {
+            return;
+        }
+        let deadline = Instant::now() + USAGE_LINGER;
+        while let Ok(Some(event)) =
+            tokio::time::timeout_at(deadline, self.provider.events.recv()).await
+        {
+            match event {
+                ProviderEvent::ResponseDone { usage, .. } => {
+                    if let Some(usage) = usage {
+                        self.persist(PersistCommand::Usage(usage));
+                    }
+                    break;
+                }
+                ProviderEvent::Closed { .. } => break,
+                _ => {}
+            }
+        }
+        let _ = self.provider.commands.try_send(ProviderCommand::Close);
     }
 
     /// Waits for the next input (or the deadline) and hands it to the session.
@@ -340,6 +373,15 @@ impl Call {
     async fn send_to_provider(&mut self, command: ProviderCommand) {
         if self.provider_stalled {
             return;
+        }
+        match command {
+            ProviderCommand::CancelResponse => self.cancel_sent = true,
+            // Keep the link open a moment: the cancelled response's usage is still to come.
+            ProviderCommand::Close if self.cancel_sent && self.provider_open => {
+                self.close_deferred = true;
+                return;
+            }
+            _ => {}
         }
         // A closed link reports itself as `Closed` on its event channel.
         let sent = self

@@ -392,3 +392,56 @@ async fn the_provider_session_is_renewed_and_reseeded_and_the_call_goes_on() {
     let (_, audio) = listen(&mut socket, true, |_, len| len >= 32 * 500).await;
     assert!(audio.len() >= 32 * 500, "agent audio after the renewal");
 }
+
+#[tokio::test]
+async fn hanging_up_mid_response_still_records_the_cancelled_responses_usage() {
+    let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
+        return;
+    };
+    let call = call_setup().await;
+    call.sim.script(vec![ScriptedTurn {
+        reply_text: Some("A very long answer that the caller will not wait for.".into()),
+        reply_audio_ms: Some(8000),
+        faults: serde_json::from_value(json!({"stall_after_ms": 500})).expect("faults"),
+        ..ScriptedTurn::default()
+    }]);
+    let mut socket = dial(&call, &token(&call).await).await;
+    speak(&mut socket, &speech[..32 * 2000]).await;
+    speak(&mut socket, &vec![0u8; 32 * 1500]).await;
+    // Agent audio is flowing (and then stalls): the response is still in progress.
+    listen(&mut socket, false, |_, len| len > 0).await;
+    let hangup = json!({"type": "hangup"}).to_string();
+    socket.send(Message::text(hangup)).await.expect("hangup");
+    let mut usage = Value::Null;
+    for _ in 0..100 {
+        usage = call
+            .server
+            .get("/v1/usage", &call.key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if usage["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(usage["items"][0]["agent"], "desk", "{usage}");
+    assert!(
+        usage["items"][0]["output_tokens"]
+            .as_i64()
+            .is_some_and(|t| t > 0),
+        "{usage}"
+    );
+    let statuses: Vec<String> = call
+        .sim
+        .log()
+        .responses
+        .iter()
+        .map(|r| r.status.clone())
+        .collect();
+    assert!(statuses.iter().any(|s| s == "cancelled"), "{statuses:?}");
+}
