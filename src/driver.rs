@@ -6,10 +6,11 @@
 //! path never waits for a database.
 
 mod persist;
+mod provider_link;
 mod tool;
 
 use crate::{
-    provider::openai_realtime::{self, ConnectError, RealtimeEndpoint, RealtimeLink},
+    provider::openai_realtime::{ConnectError, RealtimeEndpoint, RealtimeLink},
     store::LiveCall,
     telemetry,
 };
@@ -32,7 +33,7 @@ use voxgate_core::{
     FailureMode, Severity,
     session::{
         ClientCommand, ClientEvent, ErrorClass, IncidentReport, Output, PersistCommand,
-        ProviderCommand, ProviderEvent, Session,
+        ProviderEvent, Session,
     },
 };
 
@@ -224,30 +225,6 @@ impl Call {
         }
     }
 
-    /// After the session closed: record the usage of a response cancelled by the call's end
-    /// (providers bill it), then close the provider link.
-    async fn settle_usage(&mut self) {
-        if !self.close_deferred {
-            return;
-        }
-        let deadline = Instant::now() + USAGE_LINGER;
-        while let Ok(Some(event)) =
-            tokio::time::timeout_at(deadline, self.provider.events.recv()).await
-        {
-            match event {
-                ProviderEvent::ResponseDone { usage, .. } => {
-                    if let Some(usage) = usage {
-                        self.persist(PersistCommand::Usage(usage));
-                    }
-                    break;
-                }
-                ProviderEvent::Closed { .. } => break,
-                _ => {}
-            }
-        }
-        let _ = self.provider.commands.try_send(ProviderCommand::Close);
-    }
-
     /// Waits for the next input (or the deadline) and hands it to the session.
     async fn next_input(&mut self, deadline: std::time::Instant) {
         tokio::select! {
@@ -287,45 +264,6 @@ impl Call {
                 self.session.handle_timeout(Instant::now().into_std());
             }
         }
-    }
-
-    /// Swaps in a renewed provider session (already seeded), closing the old one.
-    fn switch_provider(&mut self, renewal: Result<RealtimeLink, ConnectError>) {
-        let now = Instant::now().into_std();
-        match renewal {
-            Ok(link) => {
-                let old = std::mem::replace(&mut self.provider, link);
-                let _ = old.commands.try_send(ProviderCommand::Close);
-                self.provider_open = true;
-                self.session.handle_provider(now, ProviderEvent::Renewed);
-            }
-            Err(error) => {
-                tracing::warn!(call_id = %self.context.call_id, code = error.code, "Provider session renewal failed.");
-                self.session
-                    .handle_provider(now, ProviderEvent::RenewFailed);
-            }
-        }
-    }
-
-    /// Connects and seeds a fresh provider session in its own task.
-    fn renew(&self, seed: Vec<ProviderCommand>) {
-        let connector = self.context.connector.clone();
-        let done = self.renewal_done.clone();
-        tokio::spawn(async move {
-            let result =
-                openai_realtime::connect(&connector.endpoint, &connector.agent, connector.format)
-                    .await;
-            let result = match result {
-                Ok(link) => {
-                    for command in seed {
-                        let _ = link.commands.send(command).await;
-                    }
-                    Ok(link)
-                }
-                Err(error) => Err(error),
-            };
-            let _ = done.send(result).await;
-        });
     }
 }
 
@@ -367,36 +305,6 @@ impl Call {
                 }
                 Output::RenewProvider(seed) => self.renew(seed),
             }
-        }
-    }
-
-    async fn send_to_provider(&mut self, command: ProviderCommand) {
-        if self.provider_stalled {
-            return;
-        }
-        match command {
-            ProviderCommand::CancelResponse => self.cancel_sent = true,
-            // Keep the link open a moment: the cancelled response's usage is still to come.
-            ProviderCommand::Close if self.cancel_sent && self.provider_open => {
-                self.close_deferred = true;
-                return;
-            }
-            _ => {}
-        }
-        // A closed link reports itself as `Closed` on its event channel.
-        let sent = self
-            .provider
-            .commands
-            .send_timeout(command, SEND_TIMEOUT)
-            .await;
-        if let Err(mpsc::error::SendTimeoutError::Timeout(_)) = sent {
-            tracing::warn!(call_id = %self.context.call_id, "Provider link stalled.");
-            self.provider_stalled = true;
-            let now = Instant::now().into_std();
-            let closed = ProviderEvent::Closed {
-                class: ErrorClass::Retryable,
-            };
-            self.session.handle_provider(now, closed);
         }
     }
 
