@@ -1,5 +1,5 @@
 //! The test client of the simulator: a tokio-tungstenite GA socket, event helpers, and the audio
-//! fixtures (read from `../shared/fixtures`, skipped when absent).
+//! fixtures (from `VOXGATE_TEST_FIXTURES` or `../shared/fixtures`; skipped when absent).
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use futures_util::{SinkExt, StreamExt};
@@ -14,7 +14,15 @@ use voxgate::provider::sim::{SimHandle, Simulator};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+/// The audio fixtures folder: `VOXGATE_TEST_FIXTURES`, else `../shared/fixtures` beside the
+/// repository.
+#[allow(clippy::disallowed_methods)] // tests read their own settings
+pub fn fixtures_dir() -> String {
+    std::env::var("VOXGATE_TEST_FIXTURES")
+        .ok()
+        .filter(|dir| !dir.is_empty())
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures").to_owned())
+}
 
 /// A simulator on a free loopback port.
 pub async fn start() -> SimHandle {
@@ -125,7 +133,7 @@ pub fn audio_bytes(events: &[Value]) -> usize {
 
 /// A fixture file's bytes, or `None` after a skip.
 pub fn fixture(name: &str) -> Option<Vec<u8>> {
-    let path = format!("{FIXTURES}/{name}");
+    let path = format!("{}/{name}", fixtures_dir());
     let bytes = std::fs::read(&path).ok();
     if bytes.is_none() {
         crate::support::skip(&format!("the audio fixture {path} is missing"));

@@ -1,7 +1,7 @@
 //! The official `openai` Python SDK (in `.venv`) drives the simulator and validates every frame
 //! it receives against its pydantic types (`tests/peers/realtime_conformance.py`).
 
-use super::client::{FIXTURES, start};
+use super::client::{fixtures_dir, start};
 use crate::support::skip;
 use std::{path::Path, time::Duration};
 use tokio::process::Command;
@@ -22,15 +22,16 @@ async fn the_official_openai_sdk_accepts_every_frame() {
         );
         return;
     }
-    if !Path::new(FIXTURES).join("speech-24k.wav").exists() {
-        skip(&format!("the audio fixtures are missing from {FIXTURES}"));
+    let fixtures = fixtures_dir();
+    if !Path::new(&fixtures).join("speech-24k.wav").exists() {
+        skip(&format!("the audio fixtures are missing from {fixtures}"));
         return;
     }
     let sim = start().await;
     let port = sim.local_addr().port().to_string();
     let run = Command::new(&python)
         .arg(root.join("tests/peers/realtime_conformance.py"))
-        .args(["--port", &port, "--fixtures", FIXTURES])
+        .args(["--port", &port, "--fixtures", &fixtures])
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(180), run)
