@@ -1,7 +1,10 @@
 //! End to end over real sockets: Twilio and Telnyx media streams reach an agent served by the
 //! in-process simulator, with G.711 passed straight through, marks, barge-in and reordering.
 
-use crate::{sim::fixture, support::TWILIO_AUTH_TOKEN};
+use crate::{
+    sim::fixture,
+    support::{TWILIO_AUTH_TOKEN, poll_until},
+};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -177,20 +180,12 @@ async fn a_twilio_caller_hears_the_agent_and_the_call_is_stored() {
         .send(Message::text(stop.to_string()))
         .await
         .expect("stop");
-    let mut calls = Value::Null;
-    for _ in 0..100 {
-        calls = setup
-            .server
-            .get("/v1/calls", &setup.key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if calls["items"][0]["status"] == "ended" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let calls = setup
+        .server
+        .json_until("/v1/calls", &setup.key, |calls| {
+            calls["items"][0]["status"] == "ended"
+        })
+        .await;
     let call = &calls["items"][0];
     // The number comes from the signed webhook, not from the spoofable stream parameter.
     assert_eq!(
@@ -276,14 +271,7 @@ async fn twilio_barge_in_sends_clear_and_truncates_within_one_frame() {
         frames.last().map(|f| f["streamSid"].clone()),
         Some(json!("MZ1"))
     );
-    let mut truncations = Vec::new();
-    for _ in 0..50 {
-        truncations = setup.sim.log().truncations;
-        if !truncations.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let truncations = poll_until(|| setup.sim.log().truncations, |t| !t.is_empty()).await;
     let truncate = truncations.first().expect("the item was truncated");
     let heard_ms = (heard_bytes / 8) as i64;
     assert!(

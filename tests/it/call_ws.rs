@@ -1,7 +1,10 @@
 //! End to end over real sockets: a native-WebSocket caller talks to an agent served by the
 //! in-process provider simulator, hears agent audio, barges in, and the call is stored.
 
-use crate::{sim::wav_pcm, support::agent_body};
+use crate::{
+    sim::wav_pcm,
+    support::{agent_body, poll_until},
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -73,21 +76,12 @@ async fn listen(
 
 /// The stored call once its record says `ended` (the writer finishes just after the call).
 async fn ended_call(call: &Call, call_id: &str) -> Value {
-    let mut stored = Value::Null;
-    for _ in 0..50 {
-        stored = call
-            .server
-            .get(&format!("/v1/calls/{call_id}"), &call.key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if stored["call"]["status"] == "ended" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stored
+    let path = format!("/v1/calls/{call_id}");
+    call.server
+        .json_until(&path, &call.key, |stored| {
+            stored["call"]["status"] == "ended"
+        })
+        .await
 }
 
 fn rms_dbfs(pcm: &[u8]) -> f32 {
@@ -237,14 +231,7 @@ async fn barging_in_clears_playback_and_truncates_to_what_was_played() {
     );
     // The simulator saw a truncate at the played milliseconds, within one 20 ms frame.
     let played_ms = (confirmed_bytes / 32) as i64;
-    let mut truncations = Vec::new();
-    for _ in 0..50 {
-        truncations = call.sim.log().truncations;
-        if !truncations.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let truncations = poll_until(|| call.sim.log().truncations, |t| !t.is_empty()).await;
     let log = call.sim.log();
     let truncate = truncations
         .first()
@@ -321,16 +308,14 @@ async fn a_tool_call_reaches_the_webhook_and_its_result_goes_back_to_the_model()
     let mut socket = dial(&call, &token(&call).await).await;
     speak(&mut socket, &speech[..32 * 2000]).await;
     speak(&mut socket, &vec![0u8; 32 * 1500]).await;
-    let mut events = Vec::new();
-    for _ in 0..100 {
-        events = call.sim.log().client_events;
-        if events.iter().filter(|e| *e == "response.create").count() >= 1
-            && events.iter().any(|e| e == "conversation.item.create")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let events = poll_until(
+        || call.sim.log().client_events,
+        |events| {
+            events.iter().any(|e| e == "response.create")
+                && events.iter().any(|e| e == "conversation.item.create")
+        },
+    )
+    .await;
     let output_at = events.iter().position(|e| e == "conversation.item.create");
     let create_at = events.iter().rposition(|e| e == "response.create");
     assert!(
@@ -372,14 +357,7 @@ async fn the_provider_session_is_renewed_and_reseeded_and_the_call_goes_on() {
                 .rposition(|e| e == "session.update")
                 .is_some_and(|at| events[at..].iter().any(|e| e == "conversation.item.create"))
     };
-    let mut log = call.sim.log();
-    for _ in 0..100 {
-        if seeded(&log) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        log = call.sim.log();
-    }
+    let log = poll_until(|| call.sim.log(), seeded).await;
     assert!(
         seeded(&log),
         "a renewed session seeded with the conversation: {} connections, {:?}",
@@ -412,23 +390,14 @@ async fn hanging_up_mid_response_still_records_the_cancelled_responses_usage() {
     listen(&mut socket, false, |_, len| len > 0).await;
     let hangup = json!({"type": "hangup"}).to_string();
     socket.send(Message::text(hangup)).await.expect("hangup");
-    let mut usage = Value::Null;
-    for _ in 0..100 {
-        usage = call
-            .server
-            .get("/v1/usage", &call.key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if usage["items"]
-            .as_array()
-            .is_some_and(|items| !items.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let usage = call
+        .server
+        .json_until("/v1/usage", &call.key, |usage| {
+            usage["items"]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+        })
+        .await;
     assert_eq!(usage["items"][0]["agent"], "desk", "{usage}");
     assert!(
         usage["items"][0]["output_tokens"]

@@ -86,6 +86,19 @@ impl TestServer {
             .expect("request sent")
     }
 
+    /// GET `path` as JSON, every 50 ms until `done` holds or 5 s pass; the last answer.
+    pub async fn json_until(&self, path: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            last = self.get(path, key).await.json().await.expect("JSON answer");
+            if done(&last) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        last
+    }
+
     /// Creates a tenant with the admin key and mints a key for it; returns (tenant id, key).
     pub async fn tenant_with_key(&self, name: &str) -> (String, String) {
         let tenant: Value = self
@@ -154,4 +167,17 @@ pub fn call_services(realtime_url: &str) -> Arc<CallServices> {
         default_tenant: "default".to_owned(),
         provider_session_max: std::time::Duration::from_secs(3600),
     })
+}
+
+/// `probe()` every 20 ms until `done` holds or 5 s pass; the last value.
+pub async fn poll_until<T>(mut probe: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let mut last = probe();
+    for _ in 0..250 {
+        if done(&last) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        last = probe();
+    }
+    last
 }
