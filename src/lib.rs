@@ -21,6 +21,7 @@ pub mod app;
 pub mod call_token;
 pub mod config;
 pub mod driver;
+pub mod health;
 pub mod http;
 pub mod loadgen;
 pub mod outbound;

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod audio;
+pub mod failover;
 pub mod incident;
 pub mod session;
 

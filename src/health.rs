@@ -1,0 +1,68 @@
+//! Provider health as the rest of the shell asks about it: may a caller's request go to this
+//! provider now, how did it go, and may a failed request be retried.
+//!
+//! The [`ProviderHealth`] trait is what the pipeline and the call driver consult. Its
+//! implementation keeps one circuit breaker per [`Target`] and one retry budget per provider,
+//! shared by every call in the process (and, with Redis, across nodes).
+
+use std::{fmt, time::Duration};
+use voxgate_core::failover::Outcome;
+
+/// One provider endpoint as a breaker sees it: provider name, model, endpoint and key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    /// The provider's configured name (`openai`, `sim`, ...).
+    pub provider: String,
+    /// What it serves: `realtime`, `stt`, `llm` or `tts`.
+    pub stage: &'static str,
+    /// The model.
+    pub model: String,
+    /// The endpoint URL (no credentials).
+    pub endpoint: String,
+    /// A short, non-reversible id of the API key (so two keys get two breakers).
+    pub key_id: String,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.provider, self.stage, self.model)
+    }
+}
+
+/// What a call asks of provider health. Implementations are cheap and never block.
+pub trait ProviderHealth: Send + Sync + fmt::Debug {
+    /// May a caller's request go to `target` now? `false` while its breaker is open or half-open
+    /// (half-open admits only synthetic probes) or while a `Retry-After` holds.
+    fn admit(&self, target: &Target) -> bool;
+
+    /// How a request to `target` went (first attempts and retries alike).
+    fn record(&self, target: &Target, outcome: Outcome);
+
+    /// May one failed request to `target` be retried now? Spends from the provider's retry
+    /// budget when it answers `true`.
+    fn may_retry(&self, target: &Target) -> bool;
+
+    /// How long to wait before retrying `target`, if a `Retry-After` holds; `None` when a retry
+    /// may go now.
+    fn retry_after(&self, target: &Target) -> Option<Duration>;
+}
+
+/// Health that admits everything and remembers nothing: for tests of a single component.
+#[derive(Debug, Default)]
+pub struct AlwaysHealthy;
+
+impl ProviderHealth for AlwaysHealthy {
+    fn admit(&self, _target: &Target) -> bool {
+        true
+    }
+
+    fn record(&self, _target: &Target, _outcome: Outcome) {}
+
+    fn may_retry(&self, _target: &Target) -> bool {
+        true
+    }
+
+    fn retry_after(&self, _target: &Target) -> Option<Duration> {
+        None
+    }
+}
