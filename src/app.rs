@@ -4,9 +4,10 @@
 use crate::{
     agent_file,
     config::Config,
+    health::HealthRegistry,
     http::{self, AppState, CallServices},
     provider::{
-        openai_realtime::RealtimeEndpoint,
+        directory::{ProviderDirectory, ProviderEndpoint},
         sim::{SimHandle, Simulator},
     },
     secret::Secret,
@@ -19,8 +20,6 @@ use crate::{
 use anyhow::Context;
 use std::{net::SocketAddr, sync::Arc};
 
-/// The realtime model when an agent names none.
-pub const DEFAULT_REALTIME_MODEL: &str = "gpt-realtime";
 use tokio::net::TcpListener;
 
 /// The two stores the server runs on.
@@ -96,44 +95,49 @@ pub async fn load_agent_files(config: &Config, durable: &dyn Durable) -> anyhow:
     Ok(())
 }
 
-/// What calls need: the realtime endpoint (OpenAI when a key is configured, else an in-process
-/// simulator, whose handle must live as long as the server), the token key and the node name.
+/// What calls need: the providers (OpenAI when a key is configured, else an in-process
+/// simulator, whose handle must live as long as the server), provider health (shared with the
+/// other nodes through `hot` when it is Redis), the token key and the node name.
 pub async fn call_services(
     config: &Config,
+    hot: Arc<dyn Hot>,
 ) -> anyhow::Result<(Arc<CallServices>, Option<SimHandle>)> {
     let token_key = config.call_token_key.clone().unwrap_or_else(|| {
         let bytes: [u8; 32] = rand::random();
         Secret::new(hex::encode(bytes))
     });
     let node = format!("voxgate-{}", std::process::id());
-    let (realtime, provider_name, simulator) = match &config.providers.openai.api_key {
+    let (directory, simulator) = match &config.providers.openai.api_key {
         Some(key) => {
-            let base = &config.providers.openai.base_url;
-            let ws_base = base
-                .replacen("https://", "wss://", 1)
-                .replacen("http://", "ws://", 1);
-            let endpoint = RealtimeEndpoint {
-                url: format!("{}/realtime", ws_base.trim_end_matches('/')),
+            let endpoint = ProviderEndpoint {
+                name: "openai".to_owned(),
+                base_url: config.providers.openai.base_url.clone(),
                 api_key: key.clone(),
-                model: DEFAULT_REALTIME_MODEL.to_owned(),
             };
-            (endpoint, "openai", None)
+            (ProviderDirectory::new(endpoint), None)
         }
         None => {
             let simulator = Simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
                 .context("starting the provider simulator")?;
-            let endpoint = RealtimeEndpoint {
-                url: simulator.realtime_url(),
+            let endpoint = ProviderEndpoint {
+                name: "sim".to_owned(),
+                base_url: simulator.base_url(),
                 api_key: Secret::new("simulator"),
-                model: DEFAULT_REALTIME_MODEL.to_owned(),
             };
-            (endpoint, "sim", Some(simulator))
+            (ProviderDirectory::stand_in(endpoint), Some(simulator))
         }
     };
+    let health = HealthRegistry::new(
+        node.clone(),
+        Default::default(),
+        Default::default(),
+        Some(hot),
+    );
     let services = CallServices {
-        realtime,
-        provider_name: provider_name.to_owned(),
+        providers: directory,
+        health,
+        stage_timeouts: Default::default(),
         token_key,
         node,
         public_url: config.public_url.clone(),
@@ -149,8 +153,8 @@ pub async fn call_services(
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let stores = open_stores(&config).await?;
     load_agent_files(&config, stores.durable.as_ref()).await?;
-    let (calls, _simulator) = call_services(&config).await?;
-    let provider = match calls.provider_name.as_str() {
+    let (calls, _simulator) = call_services(&config, stores.hot.clone()).await?;
+    let provider = match calls.providers.default_name() {
         "sim" => "simulator (no VOXGATE_OPENAI_API_KEY set)".to_owned(),
         other => other.to_owned(),
     };

@@ -5,16 +5,21 @@
 //! persistence writer, or metrics. Store writes go through a per-call writer task, so the audio
 //! path never waits for a database.
 
+mod lines;
+mod paths;
 mod persist;
 mod provider_link;
+mod switch;
 mod tool;
 
 use crate::{
-    provider::openai_realtime::{ConnectError, RealtimeEndpoint, RealtimeLink},
+    health::HealthChange,
+    provider::{ProviderLink, openai_realtime::ConnectError},
     store::LiveCall,
     telemetry,
 };
 use futures_util::FutureExt;
+pub use paths::CallPaths;
 pub use persist::CallStores;
 use persist::{Job, Writer};
 use std::sync::OnceLock;
@@ -24,7 +29,7 @@ use std::{
 };
 use time::OffsetDateTime;
 use tokio::{
-    sync::{mpsc, watch},
+    sync::{broadcast, mpsc, watch},
     time::Instant,
 };
 pub use tool::ToolWebhooks;
@@ -32,8 +37,8 @@ use uuid::Uuid;
 use voxgate_core::{
     FailureMode, Severity,
     session::{
-        ClientCommand, ClientEvent, ErrorClass, IncidentReport, Output, PersistCommand,
-        ProviderEvent, Session,
+        AudioChunk, ClientCommand, ClientEvent, ErrorClass, IncidentReport, Line, Output, Path,
+        PersistCommand, ProviderEvent, Session,
     },
 };
 
@@ -52,25 +57,14 @@ pub struct CallContext {
     pub caller: Option<String>,
     /// This node's name, for the live call registry.
     pub node: String,
-    /// Realtime provider name (for usage records).
+    /// Provider name of the path the call starts on (for usage records).
     pub provider: String,
-    /// Realtime model name (for usage records).
+    /// Model of that path (for usage records).
     pub model: String,
     /// The agent's tools and their webhooks.
     pub tools: ToolWebhooks,
-    /// How to open another session with the same provider (renewal before its cap).
-    pub connector: Connector,
-}
-
-/// Everything needed to open a provider session for this call.
-#[derive(Clone, Debug)]
-pub struct Connector {
-    /// The endpoint, with the agent's model.
-    pub endpoint: RealtimeEndpoint,
-    /// The agent.
-    pub agent: std::sync::Arc<voxgate_core::AgentSpec>,
-    /// Audio format both ways.
-    pub format: voxgate_core::session::AudioFormat,
+    /// The call's paths: how to open each, through provider health.
+    pub paths: std::sync::Arc<CallPaths>,
 }
 
 /// The call's side of a transport connection.
@@ -105,6 +99,8 @@ pub fn end_all_calls() {
 const LIVE_TTL: Duration = Duration::from_secs(120);
 /// How often the live call entry is refreshed.
 const LIVE_REFRESH: Duration = Duration::from_secs(40);
+/// How often a call off its preferred provider re-reads that provider's health.
+const HEALTH_POLL: Duration = Duration::from_secs(5);
 /// After a call ends mid-response, how long to wait for the cancelled response's usage.
 const USAGE_LINGER: Duration = Duration::from_secs(2);
 /// A peer (transport or provider link) that takes longer than this to accept a message is
@@ -117,16 +113,22 @@ pub async fn run(
     stores: CallStores,
     session: Session,
     transport: TransportLink,
-    provider: RealtimeLink,
+    provider: ProviderLink,
+    path: Path,
 ) {
     let writer = Writer::spawn(stores.clone(), context.clone());
     writer.send(Job::Started(OffsetDateTime::now_utc()));
-    let live = live_entry(&context);
+    let mut live = live_entry(&context);
+    live.mode = path.mode().to_owned();
     register(&stores, &live).await;
     ACTIVE_CALLS.fetch_add(1, Ordering::Relaxed);
     metrics::gauge!(telemetry::CALLS_ACTIVE).increment(1.0);
     let (tool_done, tool_results) = mpsc::channel(16);
     let (renewal_done, renewals) = mpsc::channel(1);
+    let (switch_done, switches) = mpsc::channel(4);
+    let (line_done, line_audio) = mpsc::channel(4);
+    let health_changes = context.paths.health.subscribe();
+    lines::prepare(&context.paths, line_done);
     let mut call = Call {
         session,
         transport,
@@ -147,7 +149,17 @@ pub async fn run(
         shutdown: shutdown_signal().subscribe(),
         cancel_sent: false,
         close_deferred: false,
+        path,
+        generation: 0,
+        switch_done,
+        switches,
+        health_changes,
+        line_audio,
+        response_started: None,
+        response_audio_seen: false,
+        health_poll: tokio::time::interval_at(Instant::now() + HEALTH_POLL, HEALTH_POLL),
     };
+    call.report_initial_health();
     call.run_loop().await;
     call.settle_usage().await;
     metrics::gauge!(telemetry::CALLS_ACTIVE).decrement(1.0);
@@ -186,13 +198,13 @@ async fn register(stores: &CallStores, live: &LiveCall) {
 struct Call {
     session: Session,
     transport: TransportLink,
-    provider: RealtimeLink,
+    provider: ProviderLink,
     writer: Writer,
     context: CallContext,
     tool_done: mpsc::Sender<tool::ToolDone>,
     tool_results: mpsc::Receiver<tool::ToolDone>,
-    renewal_done: mpsc::Sender<Result<RealtimeLink, ConnectError>>,
-    renewals: mpsc::Receiver<Result<RealtimeLink, ConnectError>>,
+    renewal_done: mpsc::Sender<Result<ProviderLink, ConnectError>>,
+    renewals: mpsc::Receiver<Result<ProviderLink, ConnectError>>,
     transport_open: bool,
     provider_open: bool,
     /// The transport stopped taking commands in time; it gets no more.
@@ -207,6 +219,21 @@ struct Call {
     cancel_sent: bool,
     /// The provider link's close waits for that response's usage.
     close_deferred: bool,
+    /// The path the provider link belongs to.
+    path: Path,
+    /// Counts switches: a result from an earlier one is stale.
+    generation: u64,
+    switch_done: mpsc::Sender<switch::SwitchResult>,
+    switches: mpsc::Receiver<switch::SwitchResult>,
+    /// Breaker changes of every provider in the process.
+    health_changes: broadcast::Receiver<HealthChange>,
+    /// Synthesised audio of the fixed lines.
+    line_audio: mpsc::Receiver<(Line, AudioChunk)>,
+    /// When the realtime response in progress started (for its latency, fed to its breaker).
+    response_started: Option<Instant>,
+    response_audio_seen: bool,
+    /// Re-reads provider health while the call is off its preferred provider.
+    health_poll: tokio::time::Interval,
 }
 
 impl Call {
@@ -242,8 +269,12 @@ impl Call {
                     self.provider_open = false;
                     ProviderEvent::Closed { class: ErrorClass::Retryable }
                 });
+                self.observe_provider(&event);
                 self.session.handle_provider(now, event);
             }
+            Some(result) = self.switches.recv() => self.finish_switch(result),
+            change = self.health_changes.recv() => self.health_changed(change),
+            Some((line, audio)) = self.line_audio.recv() => self.session.set_line_audio(line, audio),
             Some(done) = self.tool_results.recv() => {
                 if let Some(code) = done.failure {
                     report_tool_failure(&self.writer, code);
@@ -254,6 +285,11 @@ impl Call {
             Some(renewal) = self.renewals.recv() => self.switch_provider(renewal),
             Ok(()) = self.shutdown.wait_for(|stop| *stop).map(|r| r.map(|_| ())) => {
                 self.session.shut_down(Instant::now().into_std());
+            }
+            _ = self.health_poll.tick(), if self.path != Path::Realtime(0) => {
+                // Off the preferred provider: ask again whether it is healthy, so a call that
+                // left it for its own reasons (its breaker never opened) can return to it.
+                self.report_initial_health();
             }
             _ = self.refresh.tick() => {
                 // In its own task: a slow hot store must not hold up the call.
@@ -304,6 +340,7 @@ impl Call {
                     );
                 }
                 Output::RenewProvider(seed) => self.renew(seed),
+                Output::Switch { to, reason } => self.begin_switch(to, reason),
             }
         }
     }

@@ -2,8 +2,17 @@
 //! provider now, how did it go, and may a failed request be retried.
 //!
 //! The [`ProviderHealth`] trait is what the pipeline and the call driver consult. Its
-//! implementation keeps one circuit breaker per [`Target`] and one retry budget per provider,
-//! shared by every call in the process (and, with Redis, across nodes).
+//! implementation, [`HealthRegistry`], keeps one circuit breaker per [`Target`] and one retry
+//! budget per provider, shared by every call in the process; with Redis, breaker opens and closes
+//! are shared by every node (`fleet`), so one call's discovery of an outage spares every other
+//! call. Open breakers are probed with synthetic requests (`prober`), never with a caller's data.
+
+mod fleet;
+mod prober;
+mod registry;
+
+pub use prober::ProbeFn;
+pub use registry::{BreakerStatus, HealthChange, HealthRegistry};
 
 use std::{fmt, time::Duration};
 use voxgate_core::failover::Outcome;
@@ -21,6 +30,47 @@ pub struct Target {
     pub endpoint: String,
     /// A short, non-reversible id of the API key (so two keys get two breakers).
     pub key_id: String,
+}
+
+impl Target {
+    /// The breaker's identity as one string (no secret in it): how nodes name it to each other.
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.provider, self.stage, self.model, self.endpoint, self.key_id
+        )
+    }
+
+    /// The inverse of [`Target::key`], for news from other nodes; `None` for a stage or shape
+    /// this node does not know.
+    pub fn from_key(key: &str) -> Option<Self> {
+        let mut parts = key.splitn(5, '|');
+        let provider = parts.next()?.to_owned();
+        let stage = match parts.next()? {
+            "realtime" => "realtime",
+            "stt" => "stt",
+            "llm" => "llm",
+            "tts" => "tts",
+            _ => return None,
+        };
+        let model = parts.next()?.to_owned();
+        let endpoint = parts.next()?.to_owned();
+        let key_id = parts.next()?.to_owned();
+        Some(Self {
+            provider,
+            stage,
+            model,
+            endpoint,
+            key_id,
+        })
+    }
+
+    /// A short, non-reversible id of an API key.
+    pub fn key_id(api_key: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(api_key.as_bytes());
+        hex::encode(&digest[..6])
+    }
 }
 
 impl fmt::Display for Target {

@@ -12,6 +12,7 @@ mod body;
 mod call_tokens;
 mod error;
 mod ops;
+mod providers;
 pub mod telephony;
 mod tenants;
 
@@ -31,10 +32,12 @@ pub use error::ApiError;
 /// What a call needs from the server.
 #[derive(Clone, Debug)]
 pub struct CallServices {
-    /// The realtime provider endpoint (OpenAI, a compatible service, or the simulator).
-    pub realtime: crate::provider::openai_realtime::RealtimeEndpoint,
-    /// Provider name for records and metrics (`openai`, `sim`).
-    pub provider_name: String,
+    /// The configured providers (OpenAI, compatible services, or the simulator).
+    pub providers: crate::provider::directory::ProviderDirectory,
+    /// Provider health: breakers and retry budgets shared by every call.
+    pub health: Arc<crate::health::HealthRegistry>,
+    /// Pipeline stage deadlines.
+    pub stage_timeouts: crate::provider::pipeline::StageTimeouts,
     /// Signs and checks call tokens.
     pub token_key: Secret,
     /// This node's name in the live call registry.
@@ -109,6 +112,7 @@ pub fn router_with_openapi(
         .routes(routes!(activity::list_incidents))
         .routes(routes!(activity::incident_summary))
         .routes(routes!(activity::usage))
+        .routes(routes!(providers::list_providers))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -219,4 +219,12 @@ pub trait Hot: Send + Sync + 'static {
     async fn incr_counter(&self, key: &str, by: i64, ttl: Duration) -> StoreResult<i64>;
     /// A counter's value (0 when missing or expired).
     async fn get_counter(&self, key: &str) -> StoreResult<i64>;
+
+    /// Tells every node that a breaker opened or closed; an open one is also stored for `ttl`,
+    /// so a node that starts later learns of it.
+    async fn publish_breaker(&self, news: &BreakerNews, ttl: Duration) -> StoreResult<()>;
+    /// Breaker news from every node (this one included): the stored open breakers first, then
+    /// what is published from now on. A single-node backend returns a channel that closes at
+    /// once: its one process already shares one registry.
+    async fn subscribe_breakers(&self) -> StoreResult<tokio::sync::mpsc::Receiver<BreakerNews>>;
 }

@@ -31,6 +31,14 @@ pub const PROVIDER_FIRST_AUDIO_SECONDS: &str = "voxgate_provider_first_audio_sec
 pub const PROVIDER_RATE_LIMIT_REMAINING: &str = "voxgate_provider_rate_limit_remaining";
 /// Barge-ins (caller spoke over the agent).
 pub const BARGE_INS_TOTAL: &str = "voxgate_barge_ins_total";
+/// Calls moved between paths, by `from` and `to` mode and `reason`.
+pub const MODE_SWITCHES_TOTAL: &str = "voxgate_mode_switches_total";
+/// Failover: failure detected → first agent audio on the new path (when the caller was waiting).
+pub const FAILOVER_SECONDS: &str = "voxgate_failover_seconds";
+/// Failover: failure detected → new path connected, seeded and replayed.
+pub const FAILOVER_SWITCH_SECONDS: &str = "voxgate_failover_switch_seconds";
+/// Circuit breaker state per provider target: 0 closed, 1 half-open, 2 open.
+pub const BREAKER_STATE: &str = "voxgate_breaker_state";
 
 /// Installs the log subscriber. Call once, from `main`. Logs go to stderr, so that stdout carries
 /// only what a command prints (a minted key, a validation report).
@@ -69,6 +77,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .and_then(|b| {
                     let name = PROVIDER_FIRST_AUDIO_SECONDS.to_owned();
                     b.set_buckets_for_metric(Matcher::Full(name), &turn)
+                })
+                .and_then(|b| {
+                    let name = FAILOVER_SECONDS.to_owned();
+                    b.set_buckets_for_metric(Matcher::Full(name), &turn)
+                })
+                .and_then(|b| {
+                    let name = FAILOVER_SWITCH_SECONDS.to_owned();
+                    b.set_buckets_for_metric(Matcher::Full(name), &latency)
                 })
                 .map(PrometheusBuilder::build_recorder)
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
@@ -115,6 +131,23 @@ pub fn record_measurement(measurement: voxgate_core::session::Measurement) {
             };
             metrics::gauge!(PROVIDER_RATE_LIMIT_REMAINING, "limit" => kind)
                 .set(limit.remaining as f64);
+        }
+        Measurement::Switch { from, to, reason } => {
+            let labels = [
+                ("from", from.mode()),
+                ("to", to.mode()),
+                ("reason", reason.as_str()),
+            ];
+            metrics::counter!(MODE_SWITCHES_TOTAL, &labels).increment(1);
+        }
+        Measurement::Failover {
+            to_switch,
+            to_first_audio,
+        } => {
+            metrics::histogram!(FAILOVER_SWITCH_SECONDS).record(to_switch.as_secs_f64());
+            if let Some(first_audio) = to_first_audio {
+                metrics::histogram!(FAILOVER_SECONDS).record(first_audio.as_secs_f64());
+            }
         }
     }
 }

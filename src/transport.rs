@@ -14,14 +14,17 @@ use crate::{
     call_token::CallGrant,
     driver::{self, CallContext, CallStores, TransportLink},
     http::AppState,
-    provider::openai_realtime::{self, ConnectError, RealtimeEndpoint},
 };
 use std::time::Duration;
 use tokio::{sync::mpsc, task::JoinHandle};
 use uuid::Uuid;
 use voxgate_core::{
     AgentSpec,
-    session::{AudioFormat, ClientCommand, ClientEvent, Session, SessionConfig},
+    agent::WhenAllDown,
+    session::{
+        AllDownPolicy, AudioFormat, ClientCommand, ClientEvent, FailoverConfig, Path, Session,
+        SessionConfig,
+    },
 };
 
 /// Counts client messages per one-second window; more than [`MessageRate::MAX_PER_SECOND`]
@@ -85,9 +88,14 @@ pub struct StartedCall {
     pub commands: mpsc::Receiver<ClientCommand>,
     /// The driver task; it ends once the call's records are written.
     pub driver: JoinHandle<()>,
+    /// The mode the call starts in: `realtime`, or `pipeline` when no realtime provider could
+    /// take it.
+    pub mode: &'static str,
 }
 
-/// Connects the agent's realtime provider with `format` audio and spawns the call.
+/// Opens the agent's first healthy path (a realtime provider, else the async pipeline) with
+/// `format` audio and spawns the call. A call is never refused for a provider outage: the
+/// pipeline, and at worst the apology line, take it.
 pub async fn start_call(
     state: &AppState,
     grant: &CallGrant,
@@ -95,21 +103,18 @@ pub async fn start_call(
     format: AudioFormat,
     transport: &'static str,
     caller: Option<String>,
-) -> Result<StartedCall, ConnectError> {
-    let model = agent
-        .realtime
-        .first()
-        .map_or_else(|| state.calls.realtime.model.clone(), |p| p.model.clone());
-    let endpoint = RealtimeEndpoint {
-        model: model.clone(),
-        ..state.calls.realtime.clone()
-    };
-    let provider = openai_realtime::connect(&endpoint, agent, format).await?;
-    let connector = driver::Connector {
-        endpoint,
-        agent: std::sync::Arc::new(agent.clone()),
+) -> StartedCall {
+    let agent = std::sync::Arc::new(agent.clone());
+    let paths = std::sync::Arc::new(driver::CallPaths {
+        agent: agent.clone(),
         format,
-    };
+        routes: state.calls.providers.routes(&agent),
+        health: state.calls.health.clone(),
+        timeouts: state.calls.stage_timeouts,
+    });
+    paths.register_probes();
+    let (path, provider) = paths.open_first().await;
+    let (provider_name, model) = paths.provider_and_model(path);
     let call_id = Uuid::new_v4();
     let session = Session::new(
         tokio::time::Instant::now().into_std(),
@@ -117,6 +122,7 @@ pub async fn start_call(
             greeting: agent.greeting.clone(),
             max_duration: Duration::from_secs(agent.budget.max_call_seconds.into()),
             provider_session_max: state.calls.provider_session_max,
+            failover: failover_config(&agent, paths.realtime_count(), path),
             ..SessionConfig::default()
         },
     );
@@ -129,7 +135,7 @@ pub async fn start_call(
         transport,
         caller,
         node: state.calls.node.clone(),
-        provider: state.calls.provider_name.clone(),
+        provider: provider_name,
         model,
         tools: std::sync::Arc::new(
             agent
@@ -138,22 +144,44 @@ pub async fn start_call(
                 .map(|tool| (tool.name.clone(), tool.webhook.clone()))
                 .collect(),
         ),
-        connector,
+        paths,
     };
     let stores = CallStores {
         durable: state.durable.clone(),
         hot: state.hot.clone(),
     };
-    tracing::info!(%call_id, agent = %agent.name, transport, "Call started.");
+    tracing::info!(%call_id, agent = %agent.name, transport, mode = path.mode(), "Call started.");
     let link = TransportLink {
         events: event_rx,
         commands: command_tx,
     };
-    let driver = tokio::spawn(driver::run(context, stores, session, link, provider));
-    Ok(StartedCall {
+    let driver = tokio::spawn(driver::run(context, stores, session, link, provider, path));
+    StartedCall {
         call_id,
         events,
         commands,
         driver,
-    })
+        mode: path.mode(),
+    }
+}
+
+/// The session's failover settings from the agent's limits and policy.
+fn failover_config(agent: &AgentSpec, realtime_paths: usize, initial_path: Path) -> FailoverConfig {
+    let ms = |value: u32| Duration::from_millis(value.into());
+    let policy = &agent.failover;
+    FailoverConfig {
+        realtime_paths,
+        initial_path,
+        first_audio: ms(agent.latency.first_audio_ms),
+        stall: ms(agent.latency.stall_ms),
+        p95: ms(agent.latency.p95_ms),
+        filler_after: ms(agent.latency.filler_after_ms),
+        recover_hold: ms(policy.recover_after_ms),
+        all_down: match policy.when_all_down {
+            WhenAllDown::KeepCall => AllDownPolicy::KeepCall,
+            WhenAllDown::EndCall => AllDownPolicy::EndCall,
+        },
+        filler_text: policy.filler_line.clone(),
+        apology_text: policy.apology_line.clone(),
+    }
 }

@@ -34,6 +34,13 @@ pub(super) enum Job {
     Persist(PersistCommand, OffsetDateTime),
     /// An incident.
     Incident(IncidentReport, OffsetDateTime),
+    /// The call moved to another path: later usage is billed to this provider and model.
+    Provider {
+        /// Provider name.
+        provider: String,
+        /// Model.
+        model: String,
+    },
 }
 
 /// Handle to the writer task.
@@ -62,7 +69,7 @@ impl Writer {
 
 async fn write_all(
     durable: Arc<dyn Durable>,
-    context: CallContext,
+    mut context: CallContext,
     mut jobs: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut record = CallRecord {
@@ -105,6 +112,11 @@ async fn write_all(
                 durable
                     .record_usage(&usage_record(&context, usage, at))
                     .await
+            }
+            Job::Provider { provider, model } => {
+                context.provider = provider;
+                context.model = model;
+                Ok(())
             }
             Job::Incident(report, at) => durable
                 .record_incident(&incident(&context, report, at))

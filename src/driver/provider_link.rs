@@ -3,7 +3,7 @@
 //! mid-response, waiting briefly for that response's usage before closing.
 
 use super::{Call, SEND_TIMEOUT, USAGE_LINGER};
-use crate::provider::openai_realtime::{self, ConnectError, RealtimeLink};
+use crate::provider::{ProviderLink, openai_realtime::ConnectError};
 use tokio::{sync::mpsc, time::Instant};
 use voxgate_core::session::{ErrorClass, PersistCommand, ProviderCommand, ProviderEvent};
 
@@ -33,8 +33,16 @@ impl Call {
     }
 
     /// Swaps in a renewed provider session (already seeded), closing the old one.
-    pub(super) fn switch_provider(&mut self, renewal: Result<RealtimeLink, ConnectError>) {
+    pub(super) fn switch_provider(&mut self, renewal: Result<ProviderLink, ConnectError>) {
         let now = Instant::now().into_std();
+        let renewed_path = self.context.paths.realtime_target(self.path).is_some();
+        if !renewed_path || !self.provider_open {
+            // The call switched paths meanwhile: this session is not needed.
+            if let Ok(link) = renewal {
+                let _ = link.commands.try_send(ProviderCommand::Close);
+            }
+            return;
+        }
         match renewal {
             Ok(link) => {
                 let old = std::mem::replace(&mut self.provider, link);
@@ -52,12 +60,11 @@ impl Call {
 
     /// Connects and seeds a fresh provider session in its own task.
     pub(super) fn renew(&self, seed: Vec<ProviderCommand>) {
-        let connector = self.context.connector.clone();
+        let paths = self.context.paths.clone();
+        let path = self.path;
         let done = self.renewal_done.clone();
         tokio::spawn(async move {
-            let result =
-                openai_realtime::connect(&connector.endpoint, &connector.agent, connector.format)
-                    .await;
+            let result = paths.open(path).await;
             let result = match result {
                 Ok(link) => {
                     for command in seed {

@@ -41,6 +41,8 @@ pub struct ConnectError {
     pub code: &'static str,
     /// Detail for the log (never contains the key).
     pub message: String,
+    /// The provider's `Retry-After`, when it refused with one.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// The call's side of a running provider link.
@@ -66,12 +68,14 @@ pub async fn connect(
         class: ErrorClass::Terminal,
         code: "provider.bad_url",
         message: error.to_string(),
+        retry_after: None,
     })?;
     let bearer = format!("Bearer {}", endpoint.api_key.expose());
     let bearer = bearer.parse().map_err(|_| ConnectError {
         class: ErrorClass::Terminal,
         code: "provider.bad_key",
         message: "the API key is not valid header text".to_owned(),
+        retry_after: None,
     })?;
     request.headers_mut().insert(AUTHORIZATION, bearer);
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
@@ -89,6 +93,15 @@ pub async fn connect(
 }
 
 fn classify_connect_error(error: tungstenite::Error) -> ConnectError {
+    let retry_after = match &error {
+        tungstenite::Error::Http(response) => response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs),
+        _ => None,
+    };
     let (class, code) = match &error {
         tungstenite::Error::Http(response) => match response.status().as_u16() {
             401 | 403 => (ErrorClass::Terminal, "provider.unauthorized"),
@@ -102,6 +115,7 @@ fn classify_connect_error(error: tungstenite::Error) -> ConnectError {
         class,
         code,
         message: error.to_string(),
+        retry_after,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The provider simulator: a local server speaking the OpenAI Realtime **GA** protocol over
 //! WebSocket, faithfully enough that the official `openai` Python SDK's types accept every frame
-//! (`tests/peers/realtime_conformance.py` checks that).
+//! (`tests/peers/realtime_conformance.py` checks that), and the OpenAI-compatible HTTP endpoints
+//! of the async pipeline on the same port.
 //!
 //! - `GET /v1/realtime?model=...`: needs `Authorization: Bearer <anything>`. A client that sends
 //!   `OpenAI-Beta: realtime=v1` is closed with code 4000 `beta_api_shape_disabled`, as the real
@@ -8,8 +9,13 @@
 //! - Turn detection is an energy VAD on the appended audio (`vad`); each committed caller turn
 //!   gets a response in the GA event order (`response`). Without a script the agent echoes the
 //!   caller's turn back, so a person without an API key hears the round trip.
-//! - `/sim/script`, `/sim/faults`, `/sim/log`, `/sim/reset` (`control`): scripted replies, tool
-//!   calls and faults for tests, and a log of what the simulator received and did.
+//! - `POST /v1/audio/transcriptions`, `POST /v1/chat/completions` (streamed or not) and
+//!   `POST /v1/audio/speech` (`pipeline`): the OpenAI-compatible endpoints of the async pipeline,
+//!   with the same bearer check. They answer from the same script queue as the realtime sessions
+//!   (a scripted turn answers one response, whichever path asks for it).
+//! - `/sim/script`, `/sim/faults`, `/sim/pipeline_faults`, `/sim/log`, `/sim/reset` (`control`):
+//!   scripted replies, tool calls and faults for tests, and a log of what the simulator received
+//!   and did.
 //!
 //! Start it in-process with [`Simulator::start`], or run `voxgate sim --port 8089`.
 
@@ -18,6 +24,7 @@ mod config;
 mod control;
 mod conversation;
 mod event;
+mod pipeline;
 mod plan;
 mod response;
 mod session;
@@ -27,6 +34,7 @@ pub use control::{
     ConnectFaults, ConnectionLog, ErrorLog, ErrorSpec, ResponseLog, Script, ScriptedTurn, SimLog,
     ToolCall, TruncationLog, TurnFaults, VadLog,
 };
+pub use pipeline::{EndpointFaults, PipelineFaults, PipelineRequestLog};
 
 use anyhow::Context;
 use axum::{
@@ -128,6 +136,12 @@ impl SimHandle {
         self.control.set_connect_faults(faults);
     }
 
+    /// Sets the faults of the pipeline endpoints (as `POST /sim/pipeline_faults`); replaces the
+    /// previous setting.
+    pub fn set_pipeline_faults(&self, faults: PipelineFaults) {
+        self.control.set_pipeline_faults(faults);
+    }
+
     /// What the simulator received and did (as `GET /sim/log`).
     pub fn log(&self) -> SimLog {
         self.control.log()
@@ -198,12 +212,14 @@ struct Shared {
 }
 
 fn router(control: Arc<Control>, stopped: watch::Receiver<bool>) -> Router {
+    let shared = Shared {
+        control: control.clone(),
+        stopped,
+    };
     Router::new()
         .route("/v1/realtime", get(realtime))
-        .with_state(Shared {
-            control: control.clone(),
-            stopped,
-        })
+        .with_state(shared.clone())
+        .merge(pipeline::router(shared))
         .merge(control::router(control))
 }
 
@@ -211,6 +227,44 @@ fn router(control: Arc<Control>, stopped: watch::Receiver<bool>) -> Router {
 fn http_error(status: StatusCode, kind: &str, code: Option<&str>, message: &str) -> Response {
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
     (status, Json(body)).into_response()
+}
+
+/// True when the request carries `Authorization: Bearer <something>`.
+fn bearer_present(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|key| !key.trim().is_empty())
+}
+
+/// The 401 of a request without a key.
+fn unauthorized() -> Response {
+    let message = "Missing bearer or basic authentication in header";
+    http_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        None,
+        message,
+    )
+}
+
+/// The answer to a request refused by an injected fault: OpenAI's rate-limit error for 429, a
+/// server error otherwise, with `Retry-After` when given.
+fn refusal(status: StatusCode, retry_after: Option<u64>) -> Response {
+    let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
+        let message = "Rate limit reached for requests. Please try again later.";
+        http_error(status, "requests", Some("rate_limit_exceeded"), message)
+    } else {
+        let message = "The server is temporarily unable to handle the request (simulated).";
+        http_error(status, "server_error", None, message)
+    };
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 async fn realtime(
@@ -223,37 +277,14 @@ async fn realtime(
     let reject = |status: StatusCode| {
         control.record(|log| log.rejected_connects.push(status.as_u16()));
     };
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|key| !key.trim().is_empty());
-    if !authorized {
+    if !bearer_present(&headers) {
         reject(StatusCode::UNAUTHORIZED);
-        let message = "Missing bearer or basic authentication in header";
-        return http_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            None,
-            message,
-        );
+        return unauthorized();
     }
     if let Some((status, retry_after)) = control.connect_refusal() {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         reject(status);
-        let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
-            let message = "Rate limit reached for requests. Please try again later.";
-            http_error(status, "requests", Some("rate_limit_exceeded"), message)
-        } else {
-            let message = "The server is temporarily unable to handle the request (simulated).";
-            http_error(status, "server_error", None, message)
-        };
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        return response;
+        return refusal(status, retry_after);
     }
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,

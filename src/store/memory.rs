@@ -4,7 +4,7 @@
 //! dropped lazily when read and in a sweep on every write. Time is tokio's clock, so tests
 //! can pause and advance it.
 
-use super::{Hot, LiveCall, StoreError, StoreResult};
+use super::{BreakerNews, Hot, LiveCall, StoreError, StoreResult};
 use async_trait::async_trait;
 use std::{
     collections::HashMap,
@@ -165,5 +165,13 @@ impl Hot for MemoryHot {
             }) if *expires_at > now => *count,
             _ => 0,
         })
+    }
+
+    async fn publish_breaker(&self, _news: &BreakerNews, _ttl: Duration) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn subscribe_breakers(&self) -> StoreResult<tokio::sync::mpsc::Receiver<BreakerNews>> {
+        Ok(tokio::sync::mpsc::channel(1).1)
     }
 }

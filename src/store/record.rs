@@ -242,3 +242,16 @@ pub struct LiveCall {
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
 }
+
+/// A circuit breaker's state change, shared between nodes through the hot store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerNews {
+    /// The breaker's identity: provider, stage, model, endpoint and key id, joined (no secret).
+    pub target: String,
+    /// True when it opened, false when it closed.
+    pub open: bool,
+    /// Until when it stays open, as Unix milliseconds (wall clock, shared by nodes).
+    pub until_unix_ms: i64,
+    /// The node that saw it.
+    pub node: String,
+}

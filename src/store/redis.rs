@@ -4,8 +4,9 @@
 //! prefix. A live call is a key with a TTL plus a member of a per-tenant sorted set scored by its
 //! expiry, so listing needs no SCAN and expired members are pruned as they are read.
 
-use super::{Hot, LiveCall, StoreError, StoreResult};
+use super::{BreakerNews, Hot, LiveCall, StoreError, StoreResult};
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use redis::{AsyncCommands, aio::ConnectionManager};
 use std::time::Duration;
 use uuid::Uuid;
@@ -14,6 +15,8 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct RedisHot {
     conn: ConnectionManager,
+    /// For pub/sub, which needs a connection of its own.
+    client: redis::Client,
     prefix: String,
 }
 
@@ -47,9 +50,10 @@ impl RedisHot {
     /// Connects; `prefix` is prepended to every key (e.g. `voxgate:`).
     pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = ConnectionManager::new(client.clone()).await?;
         Ok(Self {
             conn,
+            client,
             prefix: prefix.to_owned(),
         })
     }
@@ -64,6 +68,46 @@ impl RedisHot {
 
     fn call_key(&self, tenant: Uuid, call: Uuid) -> String {
         self.key(&format!("call:{tenant}:{call}"))
+    }
+
+    fn breaker_channel(&self) -> String {
+        self.key("breakers")
+    }
+
+    fn breaker_key(&self, target: &str) -> String {
+        self.key(&format!("breaker:{target}"))
+    }
+
+    /// The open breakers stored now.
+    async fn stored_breakers(&self) -> StoreResult<Vec<BreakerNews>> {
+        let mut conn = self.conn.clone();
+        let pattern = self.breaker_key("*");
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(200)
+                .query_async(&mut conn)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<String>> = conn.mget(&keys).await?;
+        Ok(values
+            .into_iter()
+            .flatten()
+            .filter_map(|text| serde_json::from_str(&text).ok())
+            .collect())
     }
 }
 
@@ -171,5 +215,48 @@ impl Hot for RedisHot {
         let mut conn = self.conn.clone();
         let value: Option<i64> = conn.get(self.key(&format!("counter:{key}"))).await?;
         Ok(value.unwrap_or(0))
+    }
+
+    async fn publish_breaker(&self, news: &BreakerNews, ttl: Duration) -> StoreResult<()> {
+        let text = serde_json::to_string(news)
+            .map_err(|error| StoreError::Corrupt(format!("breaker news: {error}")))?;
+        let mut conn = self.conn.clone();
+        let key = self.breaker_key(&news.target);
+        if news.open {
+            let _: () = conn.pset_ex(&key, &text, ttl_ms(ttl)).await?;
+        } else {
+            let _: () = conn.del(&key).await?;
+        }
+        let _: () = conn.publish(self.breaker_channel(), &text).await?;
+        Ok(())
+    }
+
+    async fn subscribe_breakers(&self) -> StoreResult<tokio::sync::mpsc::Receiver<BreakerNews>> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.breaker_channel()).await?;
+        let stored = self.stored_breakers().await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            for news in stored {
+                if sender.send(news).await.is_err() {
+                    return;
+                }
+            }
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                let Ok(text) = message.get_payload::<String>() else {
+                    continue;
+                };
+                let Ok(news) = serde_json::from_str::<BreakerNews>(&text) else {
+                    tracing::warn!("Ignoring malformed breaker news from Redis.");
+                    continue;
+                };
+                if sender.send(news).await.is_err() {
+                    return;
+                }
+            }
+            tracing::warn!("Redis breaker subscription ended.");
+        });
+        Ok(receiver)
     }
 }

@@ -148,14 +148,6 @@ async fn serve(mut socket: WebSocket, state: AppState, dialect: Dialect) {
         started.caller,
     )
     .await;
-    let call = match call {
-        Ok(call) => call,
-        Err(error) => {
-            tracing::error!(code = error.code, %error, "Realtime provider unavailable at call start.");
-            let _ = send_within(&mut socket, Message::Close(None)).await;
-            return;
-        }
-    };
     let link = Link {
         dialect,
         stream_id: started.stream_id,
@@ -276,7 +268,9 @@ impl Link {
             ],
             ClientCommand::ClearPlayback => vec![self.dialect.clear(&self.stream_id)],
             ClientCommand::Ended(_) => return false,
-            ClientCommand::AgentSpeaking(_) | ClientCommand::Transcript { .. } => return true,
+            ClientCommand::AgentSpeaking(_)
+            | ClientCommand::Transcript { .. }
+            | ClientCommand::Mode(_) => return true,
         };
         for frame in frames {
             if !send_within(socket, Message::text(frame)).await {

@@ -149,26 +149,14 @@ async fn serve_call(mut socket: WebSocket, state: AppState, grant: CallGrant, ag
     let Some(rate) = await_start(&mut socket).await else {
         return;
     };
-    let call = match start_call(&state, &grant, &agent, PROVIDER_FORMAT, "ws", None).await {
-        Ok(call) => call,
-        Err(error) => {
-            tracing::error!(code = error.code, %error, "Realtime provider unavailable at call start.");
-            fail(
-                &mut socket,
-                "provider.unavailable",
-                "the voice service is unavailable",
-            )
-            .await;
-            return;
-        }
-    };
+    let call = start_call(&state, &grant, &agent, PROVIDER_FORMAT, "ws", None).await;
     let started = ServerMessage::Started {
         call_id: call.call_id.to_string(),
         agent: agent.name.clone(),
         sample_rate: rate.hz(),
     };
     if send(&mut socket, &started).await {
-        let _ = send(&mut socket, &ServerMessage::Mode { mode: "realtime" }).await;
+        let _ = send(&mut socket, &ServerMessage::Mode { mode: call.mode }).await;
         bridge::run(socket, rate, call.events, call.commands).await;
     }
     let _ = call.driver.await;

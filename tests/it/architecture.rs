@@ -79,6 +79,7 @@ async fn openapi_json_describes_every_route() {
         "GET /v1/calls/{id}",
         "GET /v1/incidents",
         "GET /v1/incidents/summary",
+        "GET /v1/providers",
         "GET /v1/usage",
         "GET /healthz",
         "GET /readyz",

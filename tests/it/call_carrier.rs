@@ -20,7 +20,7 @@ async fn setup() -> Setup {
 }
 
 /// Posts Twilio's voice webhook, signed when `sign`; returns status and body.
-async fn voice_webhook(setup: &Setup, sign: bool) -> (u16, String) {
+pub(crate) async fn voice_webhook(setup: &Setup, sign: bool) -> (u16, String) {
     let path = format!(
         "/v1/telephony/twilio/voice?agent=desk&tenant_id={}",
         setup.tenant_id
@@ -45,13 +45,13 @@ async fn voice_webhook(setup: &Setup, sign: bool) -> (u16, String) {
     )
 }
 
-fn parameter(twiml: &str, name: &str) -> String {
+pub(crate) fn parameter(twiml: &str, name: &str) -> String {
     let marker = format!("<Parameter name=\"{name}\" value=\"");
     let start = twiml.find(&marker).expect("parameter present") + marker.len();
     twiml[start..].split('"').next().expect("value").to_owned()
 }
 
-async fn open_stream(setup: &Setup, carrier: &str, start: Value) -> Client {
+pub(crate) async fn open_stream(setup: &Setup, carrier: &str, start: Value) -> Client {
     let url = format!(
         "{}/v1/telephony/{carrier}/stream",
         setup.server.base.replacen("http", "ws", 1)
@@ -69,7 +69,7 @@ async fn open_stream(setup: &Setup, carrier: &str, start: Value) -> Client {
     socket
 }
 
-fn twilio_start(token: &str) -> Value {
+pub(crate) fn twilio_start(token: &str) -> Value {
     json!({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
         "start": {"streamSid": "MZ1", "accountSid": "AC1", "callSid": "CA0001", "tracks": ["inbound"],
                   "customParameters": {"token": token, "caller": "+19999999999"},
@@ -77,7 +77,7 @@ fn twilio_start(token: &str) -> Value {
 }
 
 /// Sends μ-law audio as 20 ms media frames numbered from `first_seq`, in the given order.
-async fn send_media(socket: &mut Client, frames: &[(u64, &[u8])], sequence_key: &str) {
+pub(crate) async fn send_media(socket: &mut Client, frames: &[(u64, &[u8])], sequence_key: &str) {
     for (seq, payload) in frames {
         let frame = json!({"event": "media", "streamSid": "MZ1", "stream_id": "MZ1",
             sequence_key: seq.to_string(),
@@ -89,7 +89,7 @@ async fn send_media(socket: &mut Client, frames: &[(u64, &[u8])], sequence_key: 
     }
 }
 
-fn numbered(audio: &[u8], first_seq: u64) -> Vec<(u64, &[u8])> {
+pub(crate) fn numbered(audio: &[u8], first_seq: u64) -> Vec<(u64, &[u8])> {
     audio
         .chunks(160)
         .enumerate()
@@ -99,7 +99,7 @@ fn numbered(audio: &[u8], first_seq: u64) -> Vec<(u64, &[u8])> {
 
 /// Reads carrier-bound frames until `stop` or 20 s; echoes marks when `echo`. Returns the
 /// frames and the agent audio received.
-async fn listen(
+pub(crate) async fn listen(
     socket: &mut Client,
     echo: bool,
     mut stop: impl FnMut(&Value, usize) -> bool,
@@ -130,7 +130,7 @@ async fn listen(
     (frames, audio)
 }
 
-fn ulaw_dbfs(audio: &[u8]) -> f32 {
+pub(crate) fn ulaw_dbfs(audio: &[u8]) -> f32 {
     let mut pcm = Vec::new();
     voxgate_core::audio::g711::ulaw_decode_into(audio, &mut pcm);
     voxgate_core::audio::rms_dbfs(&pcm)

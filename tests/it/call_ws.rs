@@ -11,14 +11,14 @@ use std::time::Duration;
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 use voxgate::provider::sim::ScriptedTurn;
 
-type Client = crate::support::WsClient;
-type Call = crate::support::CallSetup;
+pub(crate) type Client = crate::support::WsClient;
+pub(crate) type Call = crate::support::CallSetup;
 
 async fn call_setup() -> Call {
     Call::start().await
 }
 
-async fn token(call: &Call) -> String {
+pub(crate) async fn token(call: &Call) -> String {
     let minted: Value = call
         .server
         .post("/v1/call-tokens", &call.key, &json!({"agent": "desk"}))
@@ -29,7 +29,7 @@ async fn token(call: &Call) -> String {
     minted["token"].as_str().expect("token").to_owned()
 }
 
-async fn dial(call: &Call, token: &str) -> Client {
+pub(crate) async fn dial(call: &Call, token: &str) -> Client {
     let url = format!(
         "{}/v1/calls/ws?token={token}",
         call.server.base.replacen("http", "ws", 1)
@@ -42,7 +42,7 @@ async fn dial(call: &Call, token: &str) -> Client {
 
 /// Reads until `stop` says so or 20 s pass; echoes every mark at once (instant playback)
 /// unless `echo` is false. Returns text events and the agent audio bytes.
-async fn listen(
+pub(crate) async fn listen(
     socket: &mut Client,
     echo: bool,
     mut stop: impl FnMut(&Value, usize) -> bool,
@@ -75,7 +75,7 @@ async fn listen(
 }
 
 /// The stored call once its record says `ended` (the writer finishes just after the call).
-async fn ended_call(call: &Call, call_id: &str) -> Value {
+pub(crate) async fn ended_call(call: &Call, call_id: &str) -> Value {
     let path = format!("/v1/calls/{call_id}");
     call.server
         .json_until(&path, &call.key, |stored| {
@@ -84,7 +84,7 @@ async fn ended_call(call: &Call, call_id: &str) -> Value {
         .await
 }
 
-fn rms_dbfs(pcm: &[u8]) -> f32 {
+pub(crate) fn rms_dbfs(pcm: &[u8]) -> f32 {
     let samples: Vec<i16> = pcm
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
@@ -92,7 +92,7 @@ fn rms_dbfs(pcm: &[u8]) -> f32 {
     voxgate_core::audio::rms_dbfs(&samples)
 }
 
-async fn speak(socket: &mut Client, pcm: &[u8]) {
+pub(crate) async fn speak(socket: &mut Client, pcm: &[u8]) {
     // 100 ms frames: well under the 500 messages per second limit even without pacing.
     for frame in pcm.chunks(3200) {
         socket

@@ -12,6 +12,7 @@ mod architecture;
 mod bad_input;
 mod call_carrier;
 mod call_ws;
+mod failover;
 mod isolation;
 mod serve;
 mod sim;

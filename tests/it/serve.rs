@@ -29,7 +29,10 @@ fn voxgate(data_dir: &Path, extra_env: &[(&str, &str)]) -> Command {
 }
 
 /// Starts `voxgate serve`; returns the child, the address it logged, and every log line so far.
-async fn serve(data_dir: &Path, extra_env: &[(&str, &str)]) -> (Child, String, Vec<String>) {
+pub(crate) async fn serve(
+    data_dir: &Path,
+    extra_env: &[(&str, &str)],
+) -> (Child, String, Vec<String>) {
     let mut child = voxgate(data_dir, extra_env)
         .arg("serve")
         .stdout(Stdio::piped())
@@ -61,7 +64,7 @@ async fn serve(data_dir: &Path, extra_env: &[(&str, &str)]) -> (Child, String, V
     (child, addr, seen)
 }
 
-async fn mint_key(data_dir: &Path, extra_env: &[(&str, &str)]) -> String {
+pub(crate) async fn mint_key(data_dir: &Path, extra_env: &[(&str, &str)]) -> String {
     let output = voxgate(data_dir, extra_env)
         .args(["api-key", "create", "--label", "serve-test"])
         .output()
@@ -228,7 +231,7 @@ type CallSocket =
 
 /// Mints a call token for the shipped `support` agent and starts a native WebSocket call;
 /// returns once the call is up (its `mode` event arrived).
-async fn open_call(addr: &str, key: &str) -> CallSocket {
+pub(crate) async fn open_call(addr: &str, key: &str) -> CallSocket {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let minted: Value = reqwest::Client::new()

@@ -1,9 +1,11 @@
 //! The provider simulator over real sockets on 127.0.0.1: the GA event order of a caller turn,
 //! VAD from audio, barge-in, cancel, truncate, protocol errors, the beta header, and (in `sdk`)
-//! the official `openai` SDK's verdict on every frame. Faults are in `faults`.
+//! the official `openai` SDK's verdict on every frame. Faults are in `faults`; the HTTP endpoints
+//! of the async pipeline in `pipeline`.
 
 mod client;
 mod faults;
+mod pipeline;
 mod sdk;
 
 use client::{append, audio_bytes, connect, next_event, send, start, try_connect, types, until};

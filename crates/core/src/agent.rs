@@ -56,6 +56,9 @@ pub struct AgentSpec {
     /// Latency limits that drive failover.
     #[serde(default)]
     pub latency: LatencyLimits,
+    /// What happens when the AI behind the call fails.
+    #[serde(default)]
+    pub failover: FailoverPolicy,
     /// Guard policy for what the agent hears and says.
     #[serde(default)]
     pub guard: GuardPolicy,
@@ -122,6 +125,44 @@ impl Default for LatencyLimits {
             filler_after_ms: 600,
         }
     }
+}
+
+/// Failover behaviour beyond the latency limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverPolicy {
+    /// The preferred realtime provider must stay healthy this long (after its breaker closed)
+    /// before a call on another path returns to it, at a turn boundary.
+    pub recover_after_ms: u32,
+    /// What happens when every path is down: `keep_call` (apologise, keep listening, try again
+    /// next turn) or `end_call` (apologise, then hang up).
+    pub when_all_down: WhenAllDown,
+    /// Played from cached audio when a switch keeps the caller waiting.
+    pub filler_line: String,
+    /// Played from cached audio when every path is down.
+    pub apology_line: String,
+}
+
+impl Default for FailoverPolicy {
+    fn default() -> Self {
+        Self {
+            recover_after_ms: 30_000,
+            when_all_down: WhenAllDown::KeepCall,
+            filler_line: "One moment, please.".to_owned(),
+            apology_line: "Sorry, I'm having trouble right now. Please bear with me.".to_owned(),
+        }
+    }
+}
+
+/// See [`FailoverPolicy::when_all_down`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenAllDown {
+    /// Apologise and keep the call.
+    #[default]
+    KeepCall,
+    /// Apologise and end the call.
+    EndCall,
 }
 
 /// What the guards check and what the agent says when one blocks.

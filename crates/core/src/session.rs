@@ -17,12 +17,15 @@ mod caller_audio;
 pub mod event;
 mod playback;
 mod renewal;
+mod slo;
 mod speech;
+mod switch;
 #[cfg(test)]
 mod tests;
 mod tools;
 
 pub use event::*;
+pub use switch::{AllDownPolicy, FailoverConfig};
 
 use crate::incident::{FailureMode, Severity};
 use caller_audio::CallerAudio;
@@ -44,6 +47,8 @@ pub struct SessionConfig {
     /// Renew the provider session after this long, at the next quiet moment (providers cap
     /// sessions: OpenAI Realtime at 60 minutes).
     pub provider_session_max: Duration,
+    /// Latency limits, paths and lines of failover.
+    pub failover: FailoverConfig,
 }
 
 impl Default for SessionConfig {
@@ -53,6 +58,7 @@ impl Default for SessionConfig {
             max_duration: Duration::from_secs(1800),
             caller_audio_window: Duration::from_secs(30),
             provider_session_max: Duration::from_secs(55 * 60),
+            failover: FailoverConfig::default(),
         }
     }
 }
@@ -92,6 +98,45 @@ pub struct Session {
     /// asynchronous and may land after the agent's answer).
     user_seqs: std::collections::VecDeque<u64>,
     ended: bool,
+    /// The path the call is on.
+    path: Path,
+    /// A switch the driver is carrying out.
+    switching: Option<switch::PendingSwitch>,
+    /// A finished switch waiting for its first audio (for the incident's timings).
+    after_switch: Option<switch::SwitchTiming>,
+    /// Health per path: realtime providers by index, then the pipeline.
+    healthy: Vec<bool>,
+    /// Since when the preferred realtime provider has been healthy.
+    healthy_since: Option<Instant>,
+    /// A switch to make at the next turn boundary.
+    switch_when_quiet: Option<SwitchReason>,
+    /// Caller audio up to this stream position belongs to turns the provider acknowledged (their
+    /// transcription arrived); a switch replays only what came after.
+    acked_ms: u64,
+    /// Stream positions where caller turns ended, awaiting their transcription.
+    turn_stops: VecDeque<u64>,
+    /// The caller's last turn has not been answered yet.
+    turn_open: bool,
+    /// Between the caller's speech start and stop.
+    caller_speaking: bool,
+    /// SLO deadlines: first agent audio, next audio chunk, filler line.
+    first_audio_due: Option<Instant>,
+    stall_due: Option<Instant>,
+    filler_due: Option<Instant>,
+    /// The filler has been played during the current wait.
+    filler_played: bool,
+    /// The call's recent first-audio latencies.
+    latencies: crate::failover::LatencyWindow,
+    lines: slo::LineAudio,
+    lines_spoken: u64,
+    /// The response in progress is the greeting.
+    answering_greeting: bool,
+    /// End the call once the apology line has played.
+    end_after_line: bool,
+    /// The return to the preferred provider is due and waits for a turn boundary.
+    recovery_waiting: bool,
+    /// Pipeline restarts since its last completed answer.
+    pipeline_restarts: u32,
 }
 
 impl Session {
@@ -99,6 +144,11 @@ impl Session {
     pub fn new(now: Instant, config: SessionConfig) -> Self {
         let window_ms = u64::try_from(config.caller_audio_window.as_millis()).unwrap_or(u64::MAX);
         let provider_session_max = config.provider_session_max;
+        let path = config.failover.initial_path;
+        let mut healthy = vec![true; config.failover.realtime_paths + 1];
+        if path == Path::Pipeline && config.failover.realtime_paths > 0 {
+            healthy[0] = false;
+        }
         Self {
             deadline: now + config.max_duration,
             caller_audio: CallerAudio::new(window_ms),
@@ -120,6 +170,27 @@ impl Session {
             next_seq: 0,
             user_seqs: std::collections::VecDeque::new(),
             ended: false,
+            healthy_since: (path == Path::Realtime(0)).then_some(now),
+            path,
+            healthy,
+            switching: None,
+            after_switch: None,
+            switch_when_quiet: None,
+            acked_ms: 0,
+            turn_stops: VecDeque::new(),
+            turn_open: false,
+            caller_speaking: false,
+            first_audio_due: None,
+            stall_due: None,
+            filler_due: None,
+            filler_played: false,
+            latencies: slo::latency_window(),
+            lines: slo::LineAudio::default(),
+            lines_spoken: 0,
+            answering_greeting: false,
+            end_after_line: false,
+            recovery_waiting: false,
+            pipeline_restarts: 0,
         }
     }
 
@@ -128,13 +199,18 @@ impl Session {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
-        match self.ended {
-            true => Output::Closed,
-            false => match self.renewal_deadline() {
-                Some(renew_at) => Output::Timeout(self.deadline.min(renew_at)),
-                None => Output::Timeout(self.deadline),
-            },
+        if self.ended {
+            return Output::Closed;
         }
+        let next = [
+            self.renewal_deadline(),
+            self.slo_deadline(),
+            self.recovery_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.deadline, Instant::min);
+        Output::Timeout(next)
     }
 
     /// Caller audio kept for replay into another provider, oldest first.
@@ -150,32 +226,51 @@ impl Session {
         match event {
             ClientEvent::Audio(chunk) => {
                 self.caller_audio.push(chunk.clone());
-                self.send_provider(ProviderCommand::AppendAudio(chunk));
+                // During a switch it is only kept: the new path gets it in the replay.
+                if self.switching.is_none() {
+                    self.send_provider(ProviderCommand::AppendAudio(chunk));
+                }
             }
             ClientEvent::MarkPlayed(mark) => {
                 self.playback.played(mark);
                 self.finish_played_items();
                 self.renew_if_due(now);
+                self.end_if_line_done(now);
+                self.at_turn_boundary(now);
             }
             ClientEvent::Dtmf(_) => {}
             ClientEvent::Hangup => self.end(EndReason::CallerHangup),
         }
     }
 
-    /// An event from the realtime provider.
+    /// An event from the current path's provider (realtime, or the pipeline in its likeness).
     pub fn handle_provider(&mut self, now: Instant, event: ProviderEvent) {
-        if self.ended {
+        // During a switch the old path is gone: nothing it still says reaches the caller.
+        if self.ended || self.switching.is_some() {
             return;
         }
         match event {
             ProviderEvent::Ready => self.greet(),
-            ProviderEvent::SpeechStarted => self.barge_in_if_speaking(),
+            ProviderEvent::SpeechStarted => {
+                self.caller_speaking = true;
+                self.barge_in_if_speaking();
+            }
             ProviderEvent::SpeechStopped => {
+                self.caller_speaking = false;
                 self.awaiting_first_audio = Some(now);
+                self.first_audio_due = Some(now + self.config.failover.first_audio);
+                self.filler_played = false;
+                self.turn_stops.push_back(self.caller_audio.end_ms());
                 let seq = self.take_seq();
                 self.user_seqs.push_back(seq);
             }
-            ProviderEvent::UserTranscript { text } => self.user_said(text),
+            ProviderEvent::UserTranscript { text } => {
+                if let Some(stop) = self.turn_stops.pop_front() {
+                    self.acked_ms = self.acked_ms.max(stop);
+                }
+                self.turn_open = true;
+                self.user_said(text);
+            }
             ProviderEvent::ResponseStarted { response_id } => {
                 self.response = Some(response_id);
                 self.response_started_at = Some(now);
@@ -200,10 +295,10 @@ impl Session {
                 self.response_done(now, status, usage);
             }
             ProviderEvent::RateLimits(limits) => self.rate_limits(&limits),
-            ProviderEvent::Error { class, code } => self.provider_error(class, &code),
+            ProviderEvent::Error { class, code } => self.provider_error(now, class, &code),
             ProviderEvent::Renewed => self.renewed(now, true),
             ProviderEvent::RenewFailed => self.renewed(now, false),
-            ProviderEvent::Closed { class } => self.provider_lost(class, "connection_closed"),
+            ProviderEvent::Closed { .. } => self.fail_path(now, SwitchReason::ProviderClosed),
         }
     }
 
@@ -221,9 +316,12 @@ impl Session {
         }
         if now >= self.deadline {
             self.end(EndReason::MaxDuration);
-        } else {
-            self.renew_if_due(now);
+            return;
         }
+        self.check_slo_deadlines(now);
+        self.renew_if_due(now);
+        self.at_turn_boundary(now);
+        self.note_recovery_waiting(now);
     }
 
     fn send_provider(&mut self, command: ProviderCommand) {
@@ -239,14 +337,19 @@ impl Session {
             return;
         }
         self.greeted = true;
-        if let Some(greeting) = &self.config.greeting {
-            let instructions = format!(
-                "Greet the caller by saying exactly this, and nothing else: \"{greeting}\""
-            );
+        if let Some(instructions) = self.greeting_instructions() {
             self.send_provider(ProviderCommand::CreateResponse {
                 instructions: Some(instructions),
             });
+            self.answering_greeting = true;
         }
+    }
+
+    /// The per-response instructions that make the model say the greeting.
+    fn greeting_instructions(&self) -> Option<String> {
+        self.config.greeting.as_ref().map(|greeting| {
+            format!("Greet the caller by saying exactly this, and nothing else: \"{greeting}\"")
+        })
     }
 
     fn user_said(&mut self, text: String) {
@@ -260,6 +363,13 @@ impl Session {
 
     fn response_done(&mut self, now: Instant, status: ResponseStatus, usage: Option<Usage>) {
         self.response = None;
+        self.answering_greeting = false;
+        self.first_audio_due = None;
+        self.stall_due = None;
+        if status == ResponseStatus::Completed {
+            self.turn_open = false;
+            self.pipeline_restarts = 0;
+        }
         if let Some(usage) = usage {
             self.outputs
                 .push_back(Output::Persist(PersistCommand::Usage(usage)));
@@ -277,6 +387,7 @@ impl Session {
         self.finish_played_items();
         self.flush_tool_results();
         self.renew_if_due(now);
+        self.at_turn_boundary(now);
     }
 
     fn take_seq(&mut self) -> u64 {
@@ -303,8 +414,8 @@ impl Session {
             }));
     }
 
-    /// Records headroom; an exhausted limit is a rate-limit incident (prevention and switching
-    /// come with failover).
+    /// Records headroom. No requests left on the realtime path moves the call on at the next
+    /// turn boundary (before the provider starts refusing it).
     fn rate_limits(&mut self, limits: &[RateLimit]) {
         for limit in limits {
             self.outputs
@@ -323,39 +434,33 @@ impl Session {
                 "observed",
                 detail,
             );
-        }
-    }
-
-    fn provider_error(&mut self, class: ErrorClass, code: &str) {
-        match class {
-            ErrorClass::Terminal => self.provider_lost(class, code),
-            ErrorClass::Retryable => {
-                let mode = match code {
-                    "rate_limit_exceeded" => FailureMode::RateLimitCascade,
-                    _ => FailureMode::ProviderOutage,
-                };
-                let detail =
-                    serde_json::json!({ "code": code, "during_response": self.response.is_some() });
-                self.report(mode, Severity::Warning, "continued", detail);
+            if matches!(self.path, Path::Realtime(_)) && self.switch_when_quiet.is_none() {
+                self.switch_when_quiet = Some(SwitchReason::RateLimited);
             }
         }
     }
 
-    /// The provider is gone for this call. Until failover exists, the call ends cleanly with
-    /// everything heard so far persisted.
-    fn provider_lost(&mut self, class: ErrorClass, code: &str) {
-        let detail = serde_json::json!({
-            "code": code,
-            "retryable": class == ErrorClass::Retryable,
-            "during_response": self.response.is_some(),
-        });
-        self.report(
-            FailureMode::ProviderOutage,
-            Severity::Critical,
-            "call_ended",
-            detail,
-        );
-        self.end(EndReason::ProviderFailure);
+    fn provider_error(&mut self, now: Instant, class: ErrorClass, code: &str) {
+        if code.starts_with("pipeline.") {
+            self.all_paths_down(now, code);
+            return;
+        }
+        match (class, code) {
+            (ErrorClass::Terminal, _) => self.fail_path(now, SwitchReason::ProviderError),
+            (ErrorClass::Retryable, "rate_limit_exceeded") => {
+                self.fail_path(now, SwitchReason::RateLimited);
+            }
+            (ErrorClass::Retryable, _) => {
+                let detail =
+                    serde_json::json!({ "code": code, "during_response": self.response.is_some() });
+                self.report(
+                    FailureMode::ProviderOutage,
+                    Severity::Warning,
+                    "continued",
+                    detail,
+                );
+            }
+        }
     }
 
     fn report(
@@ -374,6 +479,9 @@ impl Session {
     }
 
     fn end(&mut self, reason: EndReason) {
+        if let Some(unfinished) = self.after_switch.take() {
+            self.switch_finished(unfinished, None);
+        }
         if self.response.take().is_some() && reason != EndReason::ProviderFailure {
             self.send_provider(ProviderCommand::CancelResponse);
         }

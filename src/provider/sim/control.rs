@@ -1,7 +1,8 @@
-//! The simulator's control plane: scripted turns and their faults, connect faults, and the log of
-//! what the simulator received and did. Tests reach it over HTTP under `/sim/` or in-process
+//! The simulator's control plane: scripted turns and their faults, connect faults, the faults of
+//! the pipeline endpoints, and the log of what the simulator received and did. Tests reach it over HTTP under `/sim/` or in-process
 //! through [`SimHandle`](super::SimHandle).
 
+use super::pipeline::{PipelineFaults, PipelineRequestLog};
 use axum::{
     Json, Router,
     body::Bytes,
@@ -10,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use std::{
     collections::VecDeque,
@@ -145,6 +146,9 @@ pub struct SimLog {
     pub responses: Vec<ResponseLog>,
     /// `error` events sent.
     pub errors: Vec<ErrorLog>,
+    /// Requests to the pipeline endpoints, refused ones included.
+    #[serde(default)]
+    pub pipeline_requests: Vec<PipelineRequestLog>,
 }
 
 /// One accepted session.
@@ -210,6 +214,7 @@ pub struct ErrorLog {
 struct Inner {
     script: VecDeque<ScriptedTurn>,
     connect: ConnectFaults,
+    pipeline: PipelineFaults,
     log: SimLog,
 }
 
@@ -260,6 +265,18 @@ impl Control {
         Some((status, state.connect.retry_after_s))
     }
 
+    pub(super) fn set_pipeline_faults(&self, faults: PipelineFaults) {
+        self.lock().pipeline = faults;
+    }
+
+    /// Reads or updates the pipeline faults (under the lock).
+    pub(super) fn pipeline_faults<R>(
+        &self,
+        use_faults: impl FnOnce(&mut PipelineFaults) -> R,
+    ) -> R {
+        use_faults(&mut self.lock().pipeline)
+    }
+
     /// A copy of the log.
     pub(super) fn log(&self) -> SimLog {
         self.lock().log.clone()
@@ -274,6 +291,7 @@ impl Control {
         cap(&mut log.vad);
         cap(&mut log.responses);
         cap(&mut log.errors);
+        cap(&mut log.pipeline_requests);
     }
 
     /// Forgets the script, the faults and the log.
@@ -288,11 +306,12 @@ fn cap<T>(list: &mut Vec<T>) {
     }
 }
 
-/// `/sim/script`, `/sim/faults`, `/sim/log`, `/sim/reset`.
+/// `/sim/script`, `/sim/faults`, `/sim/pipeline_faults`, `/sim/log`, `/sim/reset`.
 pub(super) fn router(control: Arc<Control>) -> Router {
     Router::new()
         .route("/sim/script", post(post_script))
         .route("/sim/faults", post(post_faults))
+        .route("/sim/pipeline_faults", post(post_pipeline_faults))
         .route("/sim/log", get(get_log))
         .route("/sim/reset", post(post_reset))
         .with_state(control)
@@ -310,14 +329,27 @@ async fn post_script(State(control): State<Arc<Control>>, body: Bytes) -> Respon
     }
 }
 
-async fn post_faults(State(control): State<Arc<Control>>, body: Bytes) -> Response {
-    match serde_json::from_slice::<ConnectFaults>(&body) {
-        Ok(faults) => {
-            control.set_connect_faults(faults.clone());
-            Json(faults).into_response()
+/// Reads a setting, applies it and echoes it back.
+fn apply<T: DeserializeOwned + Serialize>(body: &[u8], set: impl FnOnce(&T)) -> Response {
+    match serde_json::from_slice::<T>(body) {
+        Ok(setting) => {
+            set(&setting);
+            Json(setting).into_response()
         }
         Err(error) => bad_request(&error),
     }
+}
+
+async fn post_faults(State(control): State<Arc<Control>>, body: Bytes) -> Response {
+    apply(&body, |faults: &ConnectFaults| {
+        control.set_connect_faults(faults.clone());
+    })
+}
+
+async fn post_pipeline_faults(State(control): State<Arc<Control>>, body: Bytes) -> Response {
+    apply(&body, |faults: &PipelineFaults| {
+        control.set_pipeline_faults(faults.clone());
+    })
 }
 
 async fn get_log(State(control): State<Arc<Control>>) -> Json<SimLog> {

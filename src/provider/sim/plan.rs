@@ -13,8 +13,10 @@ pub(super) const CHUNK_MS: u64 = 100;
 /// Wall time between deltas: five times faster than real time, as the service streams ahead.
 pub(super) const CHUNK_INTERVAL: Duration = Duration::from_millis(20);
 const ECHO: &str = "You said something; here it is back.";
-const GREETING: &str = "Hello from the voxgate simulator.";
-const REFUSAL: &str = "I'm sorry, but I can't help with that.";
+/// What the default agent says when there is nothing to echo.
+pub(super) const GREETING: &str = "Hello from the voxgate simulator.";
+/// What a refusal says.
+pub(super) const REFUSAL: &str = "I'm sorry, but I can't help with that.";
 
 /// What a response will say and how it will fail.
 #[derive(Debug)]
@@ -34,14 +36,9 @@ impl Plan {
     pub(super) fn new(turn: Option<ScriptedTurn>, echo: Option<Vec<i16>>, rate: u32) -> Self {
         let scripted = turn.is_some();
         let turn = turn.unwrap_or_default();
-        let tool_call = turn.tool_call.map(|call| {
-            let arguments = match call.arguments {
-                Value::String(text) => text,
-                Value::Null => "{}".to_owned(),
-                other => other.to_string(),
-            };
-            (call.name, arguments)
-        });
+        let tool_call = turn
+            .tool_call
+            .map(|call| (call.name, arguments_text(call.arguments)));
         let spoken = match turn.faults.refusal {
             true => Some(REFUSAL.to_owned()),
             false => turn.reply_text,
@@ -83,8 +80,17 @@ impl Plan {
     }
 }
 
-/// How long a text takes to say: about 60 ms per character.
-fn speaking_ms(text: &str) -> u64 {
+/// A scripted call's arguments as sent: an object as its JSON text, a string verbatim.
+pub(super) fn arguments_text(arguments: Value) -> String {
+    match arguments {
+        Value::String(text) => text,
+        Value::Null => "{}".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// How long a text takes to say: about 60 ms per character (0.4 s to 30 s).
+pub(super) fn speaking_ms(text: &str) -> u64 {
     (text.chars().count() as u64 * 60).clamp(400, 30_000)
 }
 

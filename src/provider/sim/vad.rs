@@ -109,6 +109,17 @@ impl Vad {
     }
 }
 
+/// How much of `samples` (at `rate` Hz) is voiced at the default threshold (-40 dBFS), counted
+/// in whole 20 ms frames.
+pub(super) fn voiced_ms(samples: &[i16], rate: u32) -> u64 {
+    let frame_len = (rate / 50).max(1) as usize;
+    let voiced = samples
+        .chunks_exact(frame_len)
+        .filter(|frame| dbfs(frame) > -40.0)
+        .count();
+    voiced as u64 * FRAME_MS
+}
+
 /// RMS level of a frame in dBFS.
 fn dbfs(frame: &[i16]) -> f64 {
     if frame.is_empty() {

@@ -104,6 +104,7 @@ impl ServerMessage {
                 text: text.clone(),
                 is_final: *is_final,
             },
+            ClientCommand::Mode(path) => Self::Mode { mode: path.mode() },
             ClientCommand::Ended(reason) => Self::Ended {
                 reason: EndReason::as_str(*reason),
             },

@@ -4,12 +4,17 @@ use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use voxgate::{
+    health::HealthRegistry,
     http::{self, AppState, CallServices},
-    provider::openai_realtime::RealtimeEndpoint,
+    provider::{
+        directory::{ProviderDirectory, ProviderEndpoint},
+        pipeline::StageTimeouts,
+    },
     secret::Secret,
     store::{Durable, Hot},
     telemetry,
 };
+use voxgate_core::failover::{BreakerConfig, RetryBudgetConfig};
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -151,15 +156,28 @@ pub async fn error_code(response: Response) -> (u16, String, Value) {
     (status, code, body)
 }
 
-/// Call services for tests: the given realtime endpoint, a fixed token key.
+/// Call services for tests: the provider whose realtime endpoint is `realtime_url`
+/// (`ws://ADDR/v1/realtime`; its HTTP base serves the pipeline), a fixed token key, and a
+/// health registry of its own.
 pub fn call_services(realtime_url: &str) -> Arc<CallServices> {
+    let base_url = realtime_url
+        .trim_end_matches("/realtime")
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1);
+    let provider = ProviderEndpoint {
+        name: "sim".to_owned(),
+        base_url,
+        api_key: Secret::new("test-provider-key"),
+    };
     Arc::new(CallServices {
-        realtime: RealtimeEndpoint {
-            url: realtime_url.to_owned(),
-            api_key: Secret::new("test-provider-key"),
-            model: "gpt-realtime".to_owned(),
-        },
-        provider_name: "sim".to_owned(),
+        providers: ProviderDirectory::stand_in(provider),
+        health: HealthRegistry::new(
+            "test-node".to_owned(),
+            BreakerConfig::default(),
+            RetryBudgetConfig::default(),
+            None,
+        ),
+        stage_timeouts: StageTimeouts::default(),
         token_key: Secret::new("test-call-token-key-0123456789abcdef"),
         node: "test-node".to_owned(),
         public_url: None,

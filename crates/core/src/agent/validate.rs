@@ -6,6 +6,7 @@ const MAX_NAME: usize = 64;
 const MAX_INSTRUCTIONS: usize = 32 * 1024;
 const LATENCY_RANGE_MS: std::ops::RangeInclusive<u32> = 50..=60_000;
 const MAX_CALL_SECONDS: u32 = 4 * 3600;
+const MAX_RECOVER_AFTER_MS: u32 = 3_600_000;
 
 impl AgentSpec {
     /// Checks every field and returns all problems, each with its path. Empty means valid.
@@ -30,6 +31,24 @@ impl AgentSpec {
         check_providers(&mut errors, "realtime", &self.realtime);
         self.validate_pipeline(&mut errors);
         validate_latency(&mut errors, &self.latency);
+        check_text(
+            &mut errors,
+            "failover.filler_line",
+            &self.failover.filler_line,
+            300,
+        );
+        check_text(
+            &mut errors,
+            "failover.apology_line",
+            &self.failover.apology_line,
+            300,
+        );
+        if self.failover.recover_after_ms > MAX_RECOVER_AFTER_MS {
+            errors.push(FieldError::new(
+                "failover.recover_after_ms",
+                "must be at most 3600000 (one hour)",
+            ));
+        }
         self.validate_guard(&mut errors);
         self.validate_budget(&mut errors);
         self.validate_tools(&mut errors);
@@ -248,6 +267,8 @@ mod tests {
         spec.instructions = " ".into();
         spec.latency.first_audio_ms = 10;
         spec.budget.daily_usd = Some(-1.0);
+        spec.failover.apology_line = String::new();
+        spec.failover.recover_after_ms = 4_000_000;
         let got = fields(&spec);
         for want in [
             "name",
@@ -255,6 +276,8 @@ mod tests {
             "latency.first_audio_ms",
             "latency.filler_after_ms",
             "budget.daily_usd",
+            "failover.apology_line",
+            "failover.recover_after_ms",
         ] {
             assert!(
                 got.contains(&want.to_owned()),

@@ -265,8 +265,88 @@ pub enum ClientCommand {
         /// True once the item is complete.
         is_final: bool,
     },
+    /// The call now runs on another path (realtime or the async pipeline).
+    Mode(Path),
     /// The call is over.
     Ended(EndReason),
+}
+
+/// A way the call reaches a model: one of the agent's realtime providers (by position in its
+/// list), or the async speech-to-text → LLM → text-to-speech pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// The agent's `n`th realtime provider (0 is the preferred one).
+    Realtime(usize),
+    /// The async pipeline.
+    Pipeline,
+}
+
+impl Path {
+    /// `realtime` or `pipeline`: the mode name in metrics, events and the live call registry.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Self::Realtime(_) => "realtime",
+            Self::Pipeline => "pipeline",
+        }
+    }
+}
+
+/// Why the call moved to another path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchReason {
+    /// The provider sent a terminal error.
+    ProviderError,
+    /// The provider connection closed or broke.
+    ProviderClosed,
+    /// The provider's circuit breaker is open (another call found it failing).
+    BreakerOpen,
+    /// No agent audio within the first-audio deadline after the caller stopped speaking.
+    FirstAudioDeadline,
+    /// Agent audio stalled mid-response beyond the stall deadline.
+    Stall,
+    /// The call's rolling p95 first-audio latency is over the agent's limit.
+    SlowP95,
+    /// The provider is rate-limiting (429 or no headroom left).
+    RateLimited,
+    /// The preferred realtime provider is healthy again (after its probes and the hold period).
+    Recovered,
+    /// Opening the chosen path failed; trying the next.
+    ConnectFailed,
+}
+
+impl SwitchReason {
+    /// Stable snake_case name (metric label, incident detail).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProviderError => "provider_error",
+            Self::ProviderClosed => "provider_closed",
+            Self::BreakerOpen => "breaker_open",
+            Self::FirstAudioDeadline => "first_audio_deadline",
+            Self::Stall => "stall",
+            Self::SlowP95 => "slow_p95",
+            Self::RateLimited => "rate_limited",
+            Self::Recovered => "recovered",
+            Self::ConnectFailed => "connect_failed",
+        }
+    }
+
+    /// The failure mode an incident about this switch is filed under.
+    pub fn failure_mode(self) -> FailureMode {
+        match self {
+            Self::FirstAudioDeadline | Self::Stall | Self::SlowP95 => FailureMode::LatencySpike,
+            Self::RateLimited => FailureMode::RateLimitCascade,
+            _ => FailureMode::ProviderOutage,
+        }
+    }
+}
+
+/// A fixed line voxgate speaks itself, from cached audio, when the model cannot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// "One moment": covers a slow switch, so there is no dead air.
+    Filler,
+    /// Spoken when every path is down.
+    Apology,
 }
 
 /// Who said a conversation item.
@@ -360,6 +440,23 @@ pub enum Measurement {
     ProviderFirstAudio(Duration),
     /// The caller barged in.
     BargeIn,
+    /// The call moved from one path to another.
+    Switch {
+        /// The path it left.
+        from: Path,
+        /// The path it moved to.
+        to: Path,
+        /// Why.
+        reason: SwitchReason,
+    },
+    /// A failover completed: failure detected → new path in place, and → its first audio.
+    Failover {
+        /// Detection → the new path connected, seeded and replayed.
+        to_switch: Duration,
+        /// Detection → the first agent audio on the new path, when the caller was waiting for
+        /// an answer.
+        to_first_audio: Option<Duration>,
+    },
 }
 
 /// What the session wants done. `Timeout` means: nothing more now; call
@@ -378,6 +475,14 @@ pub enum Output {
     Measure(Measurement),
     /// Run a tool and report its result.
     Tool(ToolRequest),
+    /// Open `to` for this call (in the background) and report with
+    /// [`crate::session::Session::handle_switched`]. The old link is already told to close.
+    Switch {
+        /// The path to open.
+        to: Path,
+        /// Why.
+        reason: SwitchReason,
+    },
     /// Open a fresh provider session, seed it with these items (oldest first), switch to it,
     /// then report [`ProviderEvent::Renewed`] or [`ProviderEvent::RenewFailed`].
     RenewProvider(Vec<ProviderCommand>),

@@ -75,6 +75,11 @@ impl Playback {
     }
 
     /// Marks every item as complete: the response that produced them is done.
+    /// No more audio will come for `item_id`.
+    pub(super) fn complete(&mut self, item_id: &str) {
+        self.item_mut(item_id).complete = true;
+    }
+
     pub(super) fn complete_all(&mut self) {
         for item in &mut self.items {
             item.complete = true;

@@ -13,11 +13,19 @@ impl Session {
     /// The renewal deadline, unless one is pending or under way (then turn-boundary hooks, not a
     /// timer, decide when).
     pub(super) fn renewal_deadline(&self) -> Option<Instant> {
-        (!self.renew_pending && !self.renewing).then_some(self.renew_at)
+        (self.renewable() && !self.renew_pending && !self.renewing).then_some(self.renew_at)
+    }
+
+    /// Only a realtime provider session has a capped life, and not while a switch replaces it.
+    fn renewable(&self) -> bool {
+        matches!(self.path, super::Path::Realtime(_)) && self.switching.is_none()
     }
 
     /// Called at the renewal deadline and at every turn boundary.
     pub(super) fn renew_if_due(&mut self, now: Instant) {
+        if !self.renewable() {
+            return;
+        }
         if now >= self.renew_at && !self.renewing {
             self.renew_pending = true;
         }
@@ -33,17 +41,22 @@ impl Session {
         }
         self.renew_pending = false;
         self.renewing = true;
-        // In conversation order (a transcription can be persisted after the answer to it).
+        let seed = self.seed_items();
+        self.outputs.push_back(Output::RenewProvider(seed));
+    }
+
+    /// The conversation so far as seed items for a fresh provider session, in conversation order
+    /// (a transcription can be persisted after the answer to it).
+    pub(super) fn seed_items(&self) -> Vec<ProviderCommand> {
         let mut history: Vec<_> = self.history.iter().collect();
         history.sort_by_key(|(seq, _, _)| *seq);
-        let seed = history
+        history
             .into_iter()
             .map(|(_, role, text)| ProviderCommand::SeedItem {
                 role: *role,
                 text: text.clone(),
             })
-            .collect();
-        self.outputs.push_back(Output::RenewProvider(seed));
+            .collect()
     }
 
     /// The driver reports how the renewal went.

@@ -1,6 +1,7 @@
 //! The agent's speech: sending its audio with playback marks, barge-in (clear, truncate to what
 //! was heard, drop late deltas), and finishing assistant items with what the caller heard.
 
+use super::slo::LINE_PREFIX;
 use super::{
     AudioChunk, ClientCommand, Measurement, Output, ProviderCommand, Role, Session,
     playback::{ItemPlayback, played_text},
@@ -9,10 +10,17 @@ use std::time::Instant;
 
 impl Session {
     pub(super) fn agent_audio(&mut self, now: Instant, item_id: &str, chunk: AudioChunk) {
+        self.first_audio_due = None;
+        self.filler_due = None;
+        self.stall_due = Some(now + self.config.failover.stall);
+        if let Some(timing) = self.after_switch.take() {
+            self.switch_finished(timing, Some(now));
+        }
         if let Some(stopped) = self.awaiting_first_audio.take() {
             let latency = now.saturating_duration_since(stopped);
             self.outputs
                 .push_back(Output::Measure(Measurement::FirstAudio(latency)));
+            self.first_audio_latency(latency);
         }
         if let Some(started) = self.response_started_at.take() {
             let latency = now.saturating_duration_since(started);
@@ -41,9 +49,10 @@ impl Session {
         let excess = self.interrupted.len().saturating_sub(16);
         self.interrupted.drain(..excess);
         // The interrupted item: one still being generated, or one not yet fully played.
-        let interrupted = items
-            .iter()
-            .find(|item| !item.complete || item.played_ms < item.sent_ms);
+        let interrupted = items.iter().find(|item| {
+            (!item.complete || item.played_ms < item.sent_ms)
+                && !item.item_id.starts_with(LINE_PREFIX)
+        });
         if let Some(cut) = interrupted {
             self.send_provider(ProviderCommand::Truncate {
                 item_id: cut.item_id.clone(),

@@ -4,6 +4,9 @@
 use super::*;
 use serde_json::json;
 
+mod properties;
+mod switch;
+
 const MS: Duration = Duration::from_millis(1);
 
 struct Harness {
@@ -346,61 +349,6 @@ fn hanging_up_mid_response_cancels_it_and_keeps_what_was_heard() {
 }
 
 #[test]
-fn a_provider_error_mid_response_is_an_incident_and_ends_the_call_cleanly() {
-    let mut h = Harness::new(SessionConfig::default());
-    let marks = h.answer("item_a", "Your appointment is on", 2);
-    h.client(ClientEvent::MarkPlayed(marks[0]));
-    h.take();
-    h.provider(ProviderEvent::Closed {
-        class: ErrorClass::Retryable,
-    });
-    let outputs = h.take();
-    let incident = outputs.iter().find_map(|o| match o {
-        Output::Incident(report) => Some(report.clone()),
-        _ => None,
-    });
-    assert_eq!(
-        incident,
-        Some(IncidentReport {
-            mode: FailureMode::ProviderOutage,
-            severity: Severity::Critical,
-            action: "call_ended",
-            detail: json!({"code": "connection_closed", "retryable": true, "during_response": true}),
-        })
-    );
-    assert!(has(
-        &outputs,
-        &Output::Persist(PersistCommand::CallEnded(EndReason::ProviderFailure))
-    ));
-    assert_eq!(persisted_items(&outputs).len(), 1);
-}
-
-#[test]
-fn a_retryable_error_is_recorded_and_the_call_goes_on() {
-    let mut h = Harness::new(SessionConfig::default());
-    h.provider(ProviderEvent::Error {
-        class: ErrorClass::Retryable,
-        code: "rate_limit_exceeded".into(),
-    });
-    let outputs = h.take();
-    assert!(matches!(
-        outputs.as_slice(),
-        [Output::Incident(IncidentReport {
-            mode: FailureMode::RateLimitCascade,
-            ..
-        })]
-    ));
-    h.provider(ProviderEvent::Error {
-        class: ErrorClass::Terminal,
-        code: "invalid_api_key".into(),
-    });
-    assert!(has(
-        &h.take(),
-        &Output::Persist(PersistCommand::CallEnded(EndReason::ProviderFailure))
-    ));
-}
-
-#[test]
 fn the_call_ends_at_its_maximum_duration() {
     let mut h = Harness::new(SessionConfig {
         max_duration: Duration::from_secs(60),
@@ -479,6 +427,7 @@ fn a_tool_call_of_a_cancelled_response_never_runs() {
 fn a_due_renewal_waits_without_spinning_until_the_turn_ends() {
     let mut h = Harness::new(renewing_config());
     let marks = h.answer("item_a", "Still talking.", 2);
+    h.done(ResponseStatus::Completed);
     h.at(10_000);
     h.session.handle_timeout(h.now);
     h.drain();
@@ -490,7 +439,6 @@ fn a_due_renewal_waits_without_spinning_until_the_turn_ends() {
         next > h.now,
         "no timeout in the past while the renewal waits"
     );
-    h.done(ResponseStatus::Completed);
     for mark in marks {
         h.client(ClientEvent::MarkPlayed(mark));
     }
@@ -513,8 +461,9 @@ fn the_provider_session_is_renewed_at_a_quiet_moment_and_seeded_with_the_convers
     let mut h = Harness::new(renewing_config());
     h.provider(ProviderEvent::UserTranscript { text: "Hi".into() });
     let marks = h.answer("item_a", "Hello there.", 2);
+    h.done(ResponseStatus::Completed);
     h.at(9_000);
-    // The cap falls due while the agent is still speaking: nothing happens yet.
+    // The cap falls due while the caller still hears the agent: nothing happens yet.
     h.at(10_000);
     h.session.handle_timeout(h.now);
     h.drain();
@@ -523,7 +472,6 @@ fn the_provider_session_is_renewed_at_a_quiet_moment_and_seeded_with_the_convers
             .iter()
             .any(|o| matches!(o, Output::RenewProvider(_)))
     );
-    h.done(ResponseStatus::Completed);
     for mark in marks {
         h.client(ClientEvent::MarkPlayed(mark));
     }
