@@ -8,10 +8,11 @@
 //! event-handling latency (from its metrics). Targets are loopback only, by construction.
 
 mod caller;
+mod failover;
 mod report;
 mod server;
 
-use crate::provider::sim::Simulator;
+use crate::provider::sim::{ConnectFaults, Simulator, TurnFaults};
 use anyhow::Context;
 use report::{CallerStats, Report};
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -32,6 +33,16 @@ pub struct LoadgenOptions {
     pub fixture: PathBuf,
     /// The voxgate binary to spawn (default: this one).
     pub server_binary: PathBuf,
+    /// A fault to inject, if any.
+    pub fault: Option<Fault>,
+}
+
+/// Faults a load run can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// Every realtime answer's socket drops 300 ms in: every call fails over to the pipeline
+    /// (and returns to realtime when the provider looks healthy again, to fail over again).
+    RealtimeDrop,
 }
 
 /// Runs the load and prints the report (Markdown) to stdout.
@@ -51,6 +62,15 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
         "the fixture needs at least 3 s of audio"
     );
     let simulator = Simulator::start("127.0.0.1:0".parse()?).await?;
+    if options.fault == Some(Fault::RealtimeDrop) {
+        simulator.set_connect_faults(ConnectFaults {
+            realtime_response_faults: Some(TurnFaults {
+                drop_socket_after_ms: Some(300),
+                ..TurnFaults::default()
+            }),
+            ..ConnectFaults::default()
+        });
+    }
     let server = server::Server::spawn(&options.server_binary, &simulator.base_url()).await?;
     let audio = Arc::new(audio);
     let baseline = server.sample()?;
@@ -77,7 +97,11 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
     let wall = started.elapsed();
     let peak = sampler.stop().await;
     let metrics = server.metrics().await.unwrap_or_default();
-    let report = Report::new(&options, &stats, baseline, peak, wall, &metrics);
+    let mut report = Report::new(&options, &stats, baseline, peak, wall, &metrics);
+    if options.fault.is_some() {
+        let figures = failover::collect(&server.target().base, server.admin_key()).await?;
+        report.add_failover(&stats, &figures);
+    }
     println!("{}", report.markdown());
     server.stop().await;
     simulator.shutdown().await;

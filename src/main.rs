@@ -49,6 +49,10 @@ enum Command {
         /// Raw 8 kHz μ-law audio the callers speak.
         #[arg(long, default_value = "../shared/fixtures/speech-8k.ulaw")]
         fixture: PathBuf,
+        /// Inject a fault: `realtime-drop` drops every realtime socket 300 ms into each answer,
+        /// and the report adds failover times and lost utterances.
+        #[arg(long, value_enum)]
+        fault: Option<voxgate::loadgen::Fault>,
     },
     /// Run the OpenAI Realtime provider simulator on 127.0.0.1 (Ctrl-C stops it).
     Sim {
@@ -114,12 +118,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             ramp_seconds,
             duration_seconds,
             fixture,
+            fault,
         } => {
             let options = voxgate::loadgen::LoadgenOptions {
                 calls,
                 ramp_seconds,
                 duration_seconds,
                 fixture,
+                fault,
                 server_binary: std::env::current_exe().context("locating the voxgate binary")?,
             };
             voxgate::loadgen::run(options).await

@@ -36,11 +36,16 @@ pub(super) async fn place(
     }
 }
 
+/// The number caller `index` calls from.
+fn caller_number(index: usize) -> String {
+    format!("+1555{index:07}")
+}
+
 async fn token(index: usize, target: &Target) -> anyhow::Result<String> {
     let url = format!("{}/v1/telephony/twilio/voice?agent=loadgen", target.base);
     let params = vec![
         ("CallSid".to_owned(), format!("CA{index:032}")),
-        ("From".to_owned(), format!("+1555{index:07}")),
+        ("From".to_owned(), caller_number(index)),
     ];
     let signature = twilio_signature(&target.twilio_token, &url, &params);
     let twiml = http_client()
@@ -110,7 +115,10 @@ async fn call(
         }
         stats
     });
-    let mut stats = CallerStats::default();
+    let mut stats = CallerStats {
+        caller: caller_number(index),
+        ..CallerStats::default()
+    };
     let offset = (index * 7919 * FRAME_BYTES) % audio.len();
     let mut ticker = tokio::time::interval(FRAME);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -129,6 +137,9 @@ async fn call(
         } else {
             &[0xFF; FRAME_BYTES][..]
         };
+        if cycle == SPEECH_FRAMES + SILENCE_FRAMES - 1 {
+            stats.utterances += 1;
+        }
         if cycle == SPEECH_FRAMES
             && let Ok(mut ended) = speech_ended.lock()
         {

@@ -1,6 +1,6 @@
 //! What a load run measured, and its Markdown rendering for BENCHMARKS.md.
 
-use super::{LoadgenOptions, server::Sample};
+use super::{LoadgenOptions, failover::FailoverStats, server::Sample};
 use std::time::Duration;
 
 /// One caller's results.
@@ -12,6 +12,10 @@ pub(super) struct CallerStats {
     pub(super) late_frames: u64,
     pub(super) agent_frames: u64,
     pub(super) turn_latencies: Vec<Duration>,
+    /// The caller's number (how its stored call is found).
+    pub(super) caller: String,
+    /// Utterances the caller finished, each followed by its full pause.
+    pub(super) utterances: u64,
 }
 
 impl CallerStats {
@@ -107,6 +111,54 @@ impl Report {
             ("first caller error".into(), if first_error.is_empty() { "none".into() } else { first_error }),
         ];
         Self { lines }
+    }
+
+    /// Adds a `--fault realtime-drop` run's failover figures.
+    pub(super) fn add_failover(&mut self, stats: &[CallerStats], failover: &FailoverStats) {
+        let spoken: u64 = stats.iter().map(|s| s.utterances).sum();
+        let lost: u64 = stats
+            .iter()
+            .map(|s| {
+                let stored = failover.stored_turns.get(&s.caller).copied().unwrap_or(0);
+                s.utterances.saturating_sub(stored)
+            })
+            .sum();
+        let stored: u64 = failover.stored_turns.values().sum();
+        let p = |values: &[Duration], q: f64| ms(percentile(values, q));
+        self.lines.extend([
+            (
+                "failovers (realtime dropped mid-answer → another path) / returns to realtime"
+                    .into(),
+                format!("{} / {}", failover.failovers, failover.recoveries),
+            ),
+            (
+                "failure detected → new path in place, p50 / p99 / max".into(),
+                format!(
+                    "{} / {} / {}",
+                    p(&failover.to_switch, 50.0),
+                    p(&failover.to_switch, 99.0),
+                    p(&failover.to_switch, 100.0)
+                ),
+            ),
+            (
+                "failure detected → first audio on the new path, p50 / p99 (caller was waiting)"
+                    .into(),
+                format!(
+                    "{} / {} (n = {})",
+                    p(&failover.to_first_audio, 50.0),
+                    p(&failover.to_first_audio, 99.0),
+                    failover.to_first_audio.len()
+                ),
+            ),
+            (
+                "caller utterances finished / user turns stored".into(),
+                format!("{spoken} / {stored}"),
+            ),
+            (
+                "lost utterances (per call: finished − stored, when positive)".into(),
+                lost.to_string(),
+            ),
+        ]);
     }
 
     pub(super) fn markdown(&self) -> String {

@@ -106,6 +106,11 @@ impl Server {
         self.target.clone()
     }
 
+    /// The child's admin key.
+    pub(super) fn admin_key(&self) -> &str {
+        &self.admin_key
+    }
+
     pub(super) fn sample(&self) -> anyhow::Result<Sample> {
         sample(self.pid)
     }

@@ -134,19 +134,14 @@ pub fn transcription(endpoint: StageEndpoint) -> ProbeFn {
     })
 }
 
-/// Asks for a one-token completion.
-pub fn chat(endpoint: StageEndpoint) -> ProbeFn {
+/// POSTs `body` to `path` of the endpoint and judges the answer.
+fn post_json(endpoint: StageEndpoint, path: &'static str, body: serde_json::Value) -> ProbeFn {
     Arc::new(move || {
-        let endpoint = endpoint.clone();
+        let (endpoint, body) = (endpoint.clone(), body.clone());
         async move {
-            let body = serde_json::json!({
-                "model": endpoint.model,
-                "messages": [{"role": "user", "content": "Reply with OK."}],
-                "max_tokens": 1,
-            });
             let started = Instant::now();
             let result = http_client()
-                .post(url(&endpoint, "chat/completions"))
+                .post(url(&endpoint, path))
                 .bearer_auth(endpoint.api_key.expose())
                 .json(&body)
                 .send()
@@ -157,26 +152,23 @@ pub fn chat(endpoint: StageEndpoint) -> ProbeFn {
     })
 }
 
+/// Asks for a one-token completion.
+pub fn chat(endpoint: StageEndpoint) -> ProbeFn {
+    let body = serde_json::json!({
+        "model": endpoint.model,
+        "messages": [{"role": "user", "content": "Reply with OK."}],
+        "max_tokens": 1,
+    });
+    post_json(endpoint, "chat/completions", body)
+}
+
 /// Synthesises one word.
 pub fn speech(endpoint: StageEndpoint) -> ProbeFn {
-    Arc::new(move || {
-        let endpoint = endpoint.clone();
-        async move {
-            let body = serde_json::json!({
-                "model": endpoint.model,
-                "input": "OK",
-                "voice": "alloy",
-                "response_format": "pcm",
-            });
-            let started = Instant::now();
-            let result = http_client()
-                .post(url(&endpoint, "audio/speech"))
-                .bearer_auth(endpoint.api_key.expose())
-                .json(&body)
-                .send()
-                .await;
-            outcome_of(started, result)
-        }
-        .boxed()
-    })
+    let body = serde_json::json!({
+        "model": endpoint.model,
+        "input": "OK",
+        "voice": "alloy",
+        "response_format": "pcm",
+    });
+    post_json(endpoint, "audio/speech", body)
 }

@@ -130,6 +130,22 @@ pub(crate) async fn listen(
     (frames, audio)
 }
 
+/// Sends Twilio's `stop` and returns the call list once the (only) call has ended.
+pub(crate) async fn stop_and_list(setup: &Setup, socket: &mut Client) -> Value {
+    let stop = json!({"event": "stop", "sequenceNumber": "400", "streamSid": "MZ1",
+                      "stop": {"accountSid": "AC1", "callSid": "CA0001"}});
+    socket
+        .send(Message::text(stop.to_string()))
+        .await
+        .expect("stop");
+    setup
+        .server
+        .json_until("/v1/calls", &setup.key, |calls| {
+            calls["items"][0]["status"] == "ended"
+        })
+        .await
+}
+
 pub(crate) fn ulaw_dbfs(audio: &[u8]) -> f32 {
     let mut pcm = Vec::new();
     voxgate_core::audio::g711::ulaw_decode_into(audio, &mut pcm);
@@ -174,18 +190,7 @@ async fn a_twilio_caller_hears_the_agent_and_the_call_is_stored() {
             .any(|f| f["event"] == "mark" && f["streamSid"] == "MZ1")
     );
     assert!(ulaw_dbfs(&audio) > -50.0, "agent audio is not silent");
-    let stop = json!({"event": "stop", "sequenceNumber": "400", "streamSid": "MZ1",
-                      "stop": {"accountSid": "AC1", "callSid": "CA0001"}});
-    socket
-        .send(Message::text(stop.to_string()))
-        .await
-        .expect("stop");
-    let calls = setup
-        .server
-        .json_until("/v1/calls", &setup.key, |calls| {
-            calls["items"][0]["status"] == "ended"
-        })
-        .await;
+    let calls = stop_and_list(&setup, &mut socket).await;
     let call = &calls["items"][0];
     // The number comes from the signed webhook, not from the spoofable stream parameter.
     assert_eq!(

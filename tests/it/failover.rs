@@ -215,18 +215,7 @@ async fn a_twilio_caller_keeps_talking_through_a_realtime_drop() {
     )
     .await;
     assert!(ulaw_dbfs(&audio) > -50.0, "the caller heard the agent");
-    let stop = json!({"event": "stop", "sequenceNumber": "400", "streamSid": "MZ1",
-                      "stop": {"accountSid": "AC1", "callSid": "CA0001"}});
-    socket
-        .send(Message::text(stop.to_string()))
-        .await
-        .expect("stop");
-    let calls = call
-        .server
-        .json_until("/v1/calls", &call.key, |calls| {
-            calls["items"][0]["status"] == "ended"
-        })
-        .await;
+    let calls = call_carrier::stop_and_list(&call, &mut socket).await;
     let id = calls["items"][0]["id"].as_str().expect("id");
     let stored = ended_call(&call, id).await;
     assert_eq!(items(&stored, "user"), vec![QUESTION], "{stored}");
@@ -299,6 +288,7 @@ async fn a_429_wave_stays_within_the_retry_budget_and_calls_go_on() {
         reject_connect_with: Some(429),
         retry_after_s: None,
         reject_count: None,
+        ..ConnectFaults::default()
     });
     const CALLS: usize = 12;
     let mut sockets = Vec::new();
@@ -358,6 +348,7 @@ async fn a_recovered_provider_takes_the_call_back_at_a_turn_boundary() {
         reject_connect_with: Some(503),
         retry_after_s: None,
         reject_count: Some(2),
+        ..ConnectFaults::default()
     });
     let mut socket = dial(&call, &token_for(&call, "back").await).await;
     let (events, _) = listen(&mut socket, true, |event, _| event["type"] == "mode").await;
@@ -409,6 +400,7 @@ async fn with_every_path_down_the_caller_hears_the_apology_and_the_call_stays_up
         reject_connect_with: Some(503),
         retry_after_s: None,
         reject_count: None,
+        ..ConnectFaults::default()
     });
     call.sim.set_pipeline_faults(PipelineFaults {
         llm: EndpointFaults {

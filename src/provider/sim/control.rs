@@ -114,7 +114,8 @@ pub struct ErrorSpec {
     pub kind: Option<String>,
 }
 
-/// `POST /sim/faults`: how WebSocket upgrades are refused (replaces the previous setting).
+/// `POST /sim/faults`: how WebSocket upgrades are refused, and faults every unscripted realtime
+/// response gets (replaces the previous setting).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectFaults {
@@ -127,6 +128,10 @@ pub struct ConnectFaults {
     /// Refuse only this many upgrades, then accept again; absent: until changed.
     #[serde(default)]
     pub reject_count: Option<u32>,
+    /// Faults for every realtime response that has no scripted turn (the default agent answers
+    /// with them): how the load generator makes every call fail over.
+    #[serde(default)]
+    pub realtime_response_faults: Option<TurnFaults>,
 }
 
 /// `GET /sim/log`: what the simulator received and did, over all connections, in order.
@@ -239,6 +244,23 @@ impl Control {
     /// Takes the next scripted turn.
     pub(super) fn next_turn(&self) -> Option<ScriptedTurn> {
         self.lock().script.pop_front()
+    }
+
+    /// Takes the next scripted turn for a realtime response; unscripted, the default agent with
+    /// the standing realtime faults, if any.
+    pub(super) fn next_realtime_turn(&self) -> Option<ScriptedTurn> {
+        let mut state = self.lock();
+        match state.script.pop_front() {
+            Some(turn) => Some(turn),
+            None => state
+                .connect
+                .realtime_response_faults
+                .clone()
+                .map(|faults| ScriptedTurn {
+                    faults,
+                    ..ScriptedTurn::default()
+                }),
+        }
     }
 
     /// The caller transcript of the next scripted turn, if it has one.

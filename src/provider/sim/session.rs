@@ -327,7 +327,7 @@ impl Session {
             let longest = usize::try_from(ECHO_MAX_MS * u64::from(rate) / 1000).unwrap_or(0);
             codec::resample(&samples[..samples.len().min(longest)], rate, format.rate())
         });
-        let plan = Plan::new(self.control.next_turn(), echo, format.rate());
+        let plan = Plan::new(self.control.next_realtime_turn(), echo, format.rate());
         let head = ResponseHead {
             id: event::new_id("resp"),
             conversation_id: in_conversation.then(|| self.conversation_id.clone()),

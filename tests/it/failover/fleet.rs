@@ -35,6 +35,7 @@ async fn an_outage_seen_by_one_node_opens_the_breaker_on_the_other() {
         reject_connect_with: Some(503),
         retry_after_s: Some(30),
         reject_count: None,
+        ..ConnectFaults::default()
     });
     let prefix = format!("voxgate_failover_test:{}:", uuid::Uuid::new_v4().simple());
     let base_url = sim.base_url();
