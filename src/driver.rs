@@ -203,8 +203,9 @@ struct Call {
     context: CallContext,
     tool_done: mpsc::Sender<tool::ToolDone>,
     tool_results: mpsc::Receiver<tool::ToolDone>,
-    renewal_done: mpsc::Sender<Result<ProviderLink, ConnectError>>,
-    renewals: mpsc::Receiver<Result<ProviderLink, ConnectError>>,
+    /// Renewed provider sessions, tagged with the switch number they were asked for under.
+    renewal_done: mpsc::Sender<(u64, Result<ProviderLink, ConnectError>)>,
+    renewals: mpsc::Receiver<(u64, Result<ProviderLink, ConnectError>)>,
     transport_open: bool,
     provider_open: bool,
     /// The transport stopped taking commands in time; it gets no more.
@@ -282,7 +283,9 @@ impl Call {
                 let now = Instant::now().into_std();
                 self.session.handle_tool_result(now, done.call_id, done.output);
             }
-            Some(renewal) = self.renewals.recv() => self.switch_provider(renewal),
+            Some((generation, renewal)) = self.renewals.recv() => {
+                self.switch_provider(generation, renewal);
+            }
             Ok(()) = self.shutdown.wait_for(|stop| *stop).map(|r| r.map(|_| ())) => {
                 self.session.shut_down(Instant::now().into_std());
             }

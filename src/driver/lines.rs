@@ -5,16 +5,17 @@
 use super::CallPaths;
 use std::{
     collections::HashMap,
-    sync::{Mutex, OnceLock, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 use voxgate_core::{
     audio::{SampleRate, g711, tone},
     session::{AudioChunk, AudioFormat, Line},
 };
 
-/// Synthesised lines, by (voice, words, format).
-type Cache = Mutex<HashMap<(String, String, String), AudioChunk>>;
+/// Synthesised lines, by (voice, words, format). Calls that start together wait for one
+/// synthesis instead of each asking for their own; a failed one is not kept.
+type Cache = Mutex<HashMap<(String, String, String), Arc<OnceCell<AudioChunk>>>>;
 
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
@@ -38,26 +39,21 @@ pub(super) fn prepare(paths: &CallPaths, audio: mpsc::Sender<(Line, AudioChunk)>
                 words.clone(),
                 format!("{:?}", setup.format),
             );
-            let cached = cache()
+            let cell = cache()
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .get(&key)
-                .cloned();
-            let chunk = match cached {
-                Some(chunk) => chunk,
-                None => match crate::provider::pipeline::synthesize(&setup, &words).await {
-                    Ok(chunk) => {
-                        cache()
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .insert(key, chunk.clone());
-                        chunk
-                    }
-                    Err(code) => {
-                        tracing::info!(code, "Line not synthesised; the chime stands in.");
-                        continue;
-                    }
-                },
+                .entry(key)
+                .or_default()
+                .clone();
+            let synthesised = cell
+                .get_or_try_init(|| crate::provider::pipeline::synthesize(&setup, &words))
+                .await;
+            let chunk = match synthesised {
+                Ok(chunk) => chunk.clone(),
+                Err(code) => {
+                    tracing::info!(code, "Line not synthesised; the chime stands in.");
+                    continue;
+                }
             };
             if audio.send((line, chunk)).await.is_err() {
                 return;

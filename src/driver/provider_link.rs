@@ -33,10 +33,13 @@ impl Call {
     }
 
     /// Swaps in a renewed provider session (already seeded), closing the old one.
-    pub(super) fn switch_provider(&mut self, renewal: Result<ProviderLink, ConnectError>) {
+    pub(super) fn switch_provider(
+        &mut self,
+        generation: u64,
+        renewal: Result<ProviderLink, ConnectError>,
+    ) {
         let now = Instant::now().into_std();
-        let renewed_path = self.context.paths.realtime_target(self.path).is_some();
-        if !renewed_path || !self.provider_open {
+        if generation != self.generation || !self.provider_open {
             // The call switched paths meanwhile: this session is not needed.
             if let Ok(link) = renewal {
                 let _ = link.commands.try_send(ProviderCommand::Close);
@@ -61,7 +64,7 @@ impl Call {
     /// Connects and seeds a fresh provider session in its own task.
     pub(super) fn renew(&self, seed: Vec<ProviderCommand>) {
         let paths = self.context.paths.clone();
-        let path = self.path;
+        let (path, generation) = (self.path, self.generation);
         let done = self.renewal_done.clone();
         tokio::spawn(async move {
             let result = paths.open(path).await;
@@ -74,7 +77,7 @@ impl Call {
                 }
                 Err(error) => Err(error),
             };
-            let _ = done.send(result).await;
+            let _ = done.send((generation, result)).await;
         });
     }
 

@@ -221,6 +221,9 @@ impl Session {
         let answer = self.open_answer();
         let caller_waiting = answer.is_some() || !self.turn_stops.is_empty();
         self.switch_when_quiet = None;
+        // A renewal of the old path's session is abandoned with it; the new path is fresh.
+        self.renewing = false;
+        self.renew_pending = false;
         self.cut_in_flight_response();
         self.send_provider(ProviderCommand::Close);
         self.outputs.push_back(Output::Switch { to, reason });
