@@ -52,6 +52,16 @@ impl CallPaths {
         }
     }
 
+    /// Whether any of this call's paths or stages uses `target`.
+    pub fn uses(&self, target: &Target) -> bool {
+        let routes = &self.routes;
+        routes.realtime.iter().any(|route| &route.target == target)
+            || [&routes.stt, &routes.llm, &routes.tts]
+                .into_iter()
+                .flatten()
+                .any(|route| &route.target == target)
+    }
+
     /// The realtime path a breaker belongs to.
     pub fn path_of(&self, target: &Target) -> Option<Path> {
         self.routes

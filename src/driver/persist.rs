@@ -60,6 +60,11 @@ impl Writer {
         let _ = self.jobs.send(job);
     }
 
+    /// A sender for tasks that write for this call later.
+    pub(super) fn jobs(&self) -> mpsc::UnboundedSender<Job> {
+        self.jobs.clone()
+    }
+
     /// Waits until every queued write is done.
     pub(super) async fn finish(self) {
         drop(self.jobs);

@@ -10,11 +10,13 @@ use super::{Call, persist::Job};
 use crate::{
     health::{HealthChange, ProviderHealth},
     provider::{ProviderLink, openai_realtime::ConnectError},
+    telemetry,
 };
 use tokio::{sync::broadcast, time::Instant};
 use voxgate_core::{
-    failover::Outcome,
-    session::{ErrorClass, Path, ProviderCommand, ProviderEvent, SwitchReason},
+    FailureMode, Severity,
+    failover::{Outcome, StateKind, TransitionReason},
+    session::{ErrorClass, IncidentReport, Path, ProviderCommand, ProviderEvent, SwitchReason},
 };
 
 /// A finished attempt to open a path: (switch number, path, link or why not).
@@ -101,6 +103,9 @@ impl Call {
     ) {
         match change {
             Ok(change) => {
+                if self.context.paths.uses(&change.target) {
+                    self.record_breaker_change(&change);
+                }
                 if let Some(path) = self.context.paths.path_of(&change.target) {
                     let now = Instant::now().into_std();
                     self.session.handle_health(now, path, change.healthy);
@@ -144,5 +149,55 @@ impl Call {
             ProviderEvent::Closed { class } => health.record(&target, failure(*class)),
             _ => {}
         }
+    }
+}
+
+impl Call {
+    /// A breaker this call depends on opened or closed: an incident for the tenant, recorded by
+    /// one of its calls only (the hot store counts who saw it first).
+    fn record_breaker_change(&self, change: &HealthChange) {
+        let transition = change.transition;
+        let (severity, action) = match transition.to {
+            StateKind::Open => (Severity::Critical, "breaker_opened"),
+            StateKind::Closed => (Severity::Info, "breaker_closed"),
+            StateKind::HalfOpen => return,
+        };
+        let mode = match transition.reason {
+            TransitionReason::SlowCallRate => FailureMode::LatencySpike,
+            TransitionReason::RetryAfter => FailureMode::RateLimitCascade,
+            _ => FailureMode::ProviderOutage,
+        };
+        let target = &change.target;
+        let report = IncidentReport {
+            mode,
+            severity,
+            action,
+            detail: serde_json::json!({
+                "provider": target.provider,
+                "stage": target.stage,
+                "model": target.model,
+                "endpoint": target.endpoint,
+                "from": transition.from.as_str(),
+                "reason": transition.reason.as_str(),
+                "cooldown_ms": transition.cooldown.map(|c| u64::try_from(c.as_millis()).unwrap_or(u64::MAX)),
+            }),
+        };
+        let key = format!(
+            "breaker-incident:{}:{}:{}",
+            self.context.paths.health.node(),
+            change.seq,
+            self.context.tenant_id
+        );
+        let (hot, jobs) = (self.stores.hot.clone(), self.writer.jobs());
+        tokio::spawn(async move {
+            let first = hot
+                .incr_counter(&key, 1, std::time::Duration::from_secs(3600))
+                .await
+                .is_ok_and(|count| count == 1);
+            if first {
+                telemetry::record_incident(report.mode.as_str(), report.action);
+                let _ = jobs.send(Job::Incident(report, time::OffsetDateTime::now_utc()));
+            }
+        });
     }
 }

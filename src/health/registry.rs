@@ -22,6 +22,10 @@ pub struct HealthChange {
     pub target: Target,
     /// Whether caller traffic may go to it.
     pub healthy: bool,
+    /// The state change.
+    pub transition: Transition,
+    /// Numbers this process's changes, so each is recorded once per tenant.
+    pub seq: u64,
 }
 
 /// One target's health, as `GET /v1/providers` shows it.
@@ -92,6 +96,7 @@ pub struct HealthRegistry {
     budgets: Mutex<HashMap<String, RetryBudget>>,
     probes: Mutex<HashMap<Target, ProbeFn>>,
     changes: broadcast::Sender<HealthChange>,
+    seq: std::sync::atomic::AtomicU64,
     hot: Option<Arc<dyn Hot>>,
     /// Itself, for the tasks it spawns.
     this: Weak<HealthRegistry>,
@@ -137,6 +142,7 @@ impl HealthRegistry {
             budgets: Mutex::new(HashMap::new()),
             probes: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
+            seq: std::sync::atomic::AtomicU64::new(0),
             hot: hot.filter(|hot| hot.backend() != "memory"),
             this: this.clone(),
         });
@@ -147,7 +153,7 @@ impl HealthRegistry {
     }
 
     /// This node's name.
-    pub(super) fn node(&self) -> &str {
+    pub fn node(&self) -> &str {
         &self.node
     }
 
@@ -251,6 +257,8 @@ impl HealthRegistry {
         let _ = self.changes.send(HealthChange {
             target: target.clone(),
             healthy,
+            transition: *transition,
+            seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         });
         if local && transition.to != StateKind::HalfOpen {
             fleet::publish(self, target, transition);

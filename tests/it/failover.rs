@@ -324,6 +324,9 @@ async fn a_429_wave_stays_within_the_retry_budget_and_calls_go_on() {
         .cloned()
         .expect("the realtime provider is listed");
     assert_eq!(realtime["state"], "open", "{providers}");
+    let opened = incident_where(&call, |i| i["action"] == "breaker_opened").await;
+    assert_eq!(opened["detail"]["stage"], "realtime", "{opened}");
+    assert_eq!(opened["detail"]["reason"], "failure_rate", "{opened}");
     for mut socket in sockets {
         hang_up(&mut socket).await;
     }
