@@ -128,6 +128,18 @@ pub async fn call_services(
             (ProviderDirectory::stand_in(endpoint), Some(simulator))
         }
     };
+    let directory =
+        config
+            .providers
+            .endpoints
+            .iter()
+            .fold(directory, |directory, (name, endpoint)| {
+                directory.with(ProviderEndpoint {
+                    name: name.clone(),
+                    base_url: endpoint.base_url.clone(),
+                    api_key: endpoint.api_key.clone(),
+                })
+            });
     let health = HealthRegistry::new(
         node.clone(),
         Default::default(),

@@ -112,6 +112,20 @@ pub struct TwilioConfig {
 pub struct ProvidersConfig {
     /// OpenAI or any endpoint speaking its protocols.
     pub openai: OpenAiConfig,
+    /// More OpenAI-compatible providers by the name agents use (`[providers.endpoints.azure]`,
+    /// with `base_url` and `api_key`): alternatives in an agent's realtime list or pipeline
+    /// stages (Azure OpenAI, vLLM, Ollama, speaches, ...). Configured in the TOML file only.
+    pub endpoints: std::collections::BTreeMap<String, EndpointConfig>,
+}
+
+/// An operator-defined OpenAI-compatible provider.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Base URL of the HTTP API, e.g. `http://vllm.internal:8000/v1`.
+    pub base_url: String,
+    /// Bearer key.
+    pub api_key: Secret,
 }
 
 /// An OpenAI-compatible endpoint.
@@ -307,6 +321,30 @@ impl Config {
                 "providers.openai.base_url",
                 "must be an http(s):// URL",
             ));
+        }
+        for (name, endpoint) in &self.providers.endpoints {
+            let field = |what: &str| format!("providers.endpoints.{name}.{what}");
+            let valid_name = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid_name || name == "openai" || name == "sim" {
+                problems.push(FieldError::new(
+                    format!("providers.endpoints.{name}"),
+                    "needs a name of 1-64 lowercase letters, digits or dashes, other than `openai` and `sim`",
+                ));
+            }
+            let url = &endpoint.base_url;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                problems.push(FieldError::new(
+                    field("base_url"),
+                    "must be an http(s):// URL",
+                ));
+            }
+            if endpoint.api_key.expose().trim().is_empty() {
+                problems.push(FieldError::new(field("api_key"), "must not be empty"));
+            }
         }
         if !(1024..=256 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
             problems.push(FieldError::new(

@@ -121,3 +121,22 @@ fn every_documented_variable_maps_to_a_real_key() {
         assert!(parsed.is_ok(), "{name}: {parsed:?}");
     }
 }
+
+#[test]
+fn operator_defined_providers_are_read_from_the_file_and_checked() {
+    let file = "[providers.endpoints.vllm-east]\nbase_url = \"http://vllm.internal:8000/v1\"\napi_key = \"k\"\n";
+    let config = Config::parse(file, env(&[])).expect("valid");
+    let endpoint = &config.providers.endpoints["vllm-east"];
+    assert_eq!(endpoint.base_url, "http://vllm.internal:8000/v1");
+    let bad = "[providers.endpoints.Bad_Name]\nbase_url = \"ftp://x\"\napi_key = \" \"\n";
+    let mut fields = problem_fields(Config::parse(bad, env(&[])));
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec![
+            "providers.endpoints.Bad_Name",
+            "providers.endpoints.Bad_Name.api_key",
+            "providers.endpoints.Bad_Name.base_url",
+        ]
+    );
+}

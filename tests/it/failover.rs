@@ -17,7 +17,11 @@ use std::{sync::Arc, time::Duration};
 use tokio_tungstenite::tungstenite::Message;
 use voxgate::{
     health::HealthRegistry,
-    provider::sim::{ConnectFaults, EndpointFaults, PipelineFaults, ScriptedTurn, TurnFaults},
+    provider::{
+        directory::ProviderEndpoint,
+        sim::{ConnectFaults, EndpointFaults, PipelineFaults, ScriptedTurn, Simulator, TurnFaults},
+    },
+    secret::Secret,
 };
 use voxgate_core::failover::{BreakerConfig, RetryBudgetConfig};
 
@@ -446,4 +450,71 @@ async fn with_every_path_down_the_caller_hears_the_apology_and_the_call_stays_up
     hang_up(&mut socket).await;
     let stored = ended_call(&call, &call_id).await;
     assert_eq!(stored["call"]["end_reason"], "caller_hangup");
+}
+
+#[tokio::test]
+async fn a_second_realtime_provider_takes_the_call_before_the_pipeline() {
+    let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
+        return;
+    };
+    let backup = Simulator::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator starts");
+    let backup_url = backup.base_url();
+    let call = Call::start_with(|url| {
+        let mut services = (*call_services(url)).clone();
+        services.providers = services.providers.clone().with(ProviderEndpoint {
+            name: "backup".to_owned(),
+            base_url: backup_url,
+            api_key: Secret::new("backup-key"),
+        });
+        Arc::new(services)
+    })
+    .await;
+    let mut body = agent_body("twin");
+    let object = body.as_object_mut().expect("object");
+    object.remove("greeting");
+    object.remove("tools");
+    object.insert(
+        "realtime".into(),
+        json!([{"provider": "sim", "model": "gpt-realtime"},
+               {"provider": "backup", "model": "gpt-realtime"}]),
+    );
+    let created = call.server.post("/v1/agents", &call.key, &body).await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    call.sim.script(vec![dropped_answer()]);
+    backup.script(vec![ScriptedTurn {
+        reply_text: Some("We open at nine.".into()),
+        ..ScriptedTurn::default()
+    }]);
+    let mut socket = dial(&call, &token_for(&call, "twin").await).await;
+    ask(&mut socket, &speech).await;
+    let (events, _) = listen(&mut socket, true, |event, _| {
+        event["type"] == "transcript" && event["text"] == "We open at nine."
+    })
+    .await;
+    let modes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "mode")
+        .filter_map(|e| e["mode"].as_str())
+        .collect();
+    assert_eq!(modes, vec!["realtime", "realtime"], "{events:?}");
+    let log = backup.log();
+    assert!(
+        log.client_events
+            .iter()
+            .any(|e| e == "conversation.item.create"),
+        "the backup was seeded with the conversation"
+    );
+    // (Its text-to-speech did synthesise the filler and apology lines at call start.)
+    let answered_by_pipeline = call
+        .sim
+        .log()
+        .pipeline_requests
+        .iter()
+        .any(|r| r.endpoint == "chat");
+    assert!(!answered_by_pipeline, "the pipeline was not needed");
+    let switch = incident_where(&call, |i| i["action"] == "switched").await;
+    assert_eq!(switch["detail"]["to"], "realtime", "{switch}");
+    hang_up(&mut socket).await;
 }
