@@ -119,6 +119,17 @@ impl Call {
 
     /// Records what the realtime provider's events say about its health.
     pub(super) fn observe_provider(&mut self, event: &ProviderEvent) {
+        let telling = match event {
+            ProviderEvent::AudioDelta { .. } => !self.response_audio_seen,
+            ProviderEvent::ResponseStarted { .. }
+            | ProviderEvent::Error { .. }
+            | ProviderEvent::Closed { .. } => true,
+            _ => false,
+        };
+        // Most events (every audio delta after the first) say nothing new: no work for them.
+        if !telling {
+            return;
+        }
         let Some(target) = self.context.paths.realtime_target(self.path).cloned() else {
             return;
         };
