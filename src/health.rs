@@ -10,9 +10,11 @@
 mod fleet;
 mod prober;
 mod registry;
+mod status;
 
 pub use prober::ProbeFn;
-pub use registry::{BreakerStatus, HealthChange, HealthRegistry};
+pub use registry::{HealthChange, HealthRegistry};
+pub use status::{BreakerStatus, ChangeRecord, WindowCounts};
 
 use std::{fmt, time::Duration};
 use voxgate_core::failover::Outcome;

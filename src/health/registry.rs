@@ -1,9 +1,11 @@
 //! The process-wide registry of provider health: one breaker and latency window per target, one
 //! retry budget per provider, and a broadcast of every health change for running calls.
 
-use super::{ProbeFn, ProviderHealth, Target, fleet, prober};
+use super::{
+    ProbeFn, ProviderHealth, Target, fleet, prober,
+    status::{BreakerStatus, ChangeRecord, status},
+};
 use crate::{store::Hot, telemetry};
-use serde::Serialize;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
@@ -28,62 +30,12 @@ pub struct HealthChange {
     pub seq: u64,
 }
 
-/// One target's health, as `GET /v1/providers` shows it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct BreakerStatus {
-    /// Provider name.
-    pub provider: String,
-    /// `realtime`, `stt`, `llm` or `tts`.
-    pub stage: &'static str,
-    /// Model.
-    pub model: String,
-    /// Endpoint URL.
-    pub endpoint: String,
-    /// `closed`, `open` or `half_open`.
-    pub state: &'static str,
-    /// Seconds until an open breaker lets its first probe through.
-    pub open_for_seconds: Option<f64>,
-    /// Requests, failures and slow calls in the breaker's window.
-    pub window: WindowCounts,
-    /// Median and 95th percentile latency (time to first byte or first audio) of recent requests,
-    /// in milliseconds.
-    pub latency_p50_ms: Option<u64>,
-    /// See `latency_p50_ms`.
-    pub latency_p95_ms: Option<u64>,
-    /// The last state change.
-    pub last_change: Option<ChangeRecord>,
-}
-
-/// Counts in a breaker's sliding window.
-#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
-pub struct WindowCounts {
-    /// Requests.
-    pub calls: u32,
-    /// Failed requests.
-    pub failures: u32,
-    /// Successful but slow requests.
-    pub slow: u32,
-}
-
-/// A breaker state change.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct ChangeRecord {
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: time::OffsetDateTime,
-    /// From state.
-    pub from: &'static str,
-    /// To state.
-    pub to: &'static str,
-    /// Why (`failure_rate`, `terminal_error`, `probes_passed`, `remote`, ...).
-    pub reason: &'static str,
-}
-
+/// One target's breaker and what is shown of it.
 #[derive(Debug)]
-struct Entry {
-    breaker: Breaker,
-    latency: LatencyWindow,
-    last_change: Option<ChangeRecord>,
+pub(super) struct Entry {
+    pub(super) breaker: Breaker,
+    pub(super) latency: LatencyWindow,
+    pub(super) last_change: Option<ChangeRecord>,
     probing: bool,
 }
 
@@ -198,6 +150,15 @@ impl HealthRegistry {
         statuses
     }
 
+    fn new_entry(&self, target: &Target) -> Entry {
+        Entry {
+            breaker: Breaker::new(self.config, Self::seed(target)),
+            latency: LatencyWindow::new(100, 1),
+            last_change: None,
+            probing: false,
+        }
+    }
+
     fn seed(target: &Target) -> u64 {
         use std::hash::{BuildHasher, RandomState};
         RandomState::new().hash_one(target)
@@ -212,12 +173,9 @@ impl HealthRegistry {
         let now = Instant::now();
         let (result, transitions) = {
             let mut entries = lock(&self.entries);
-            let entry = entries.entry(target.clone()).or_insert_with(|| Entry {
-                breaker: Breaker::new(self.config, Self::seed(target)),
-                latency: LatencyWindow::new(100, 1),
-                last_change: None,
-                probing: false,
-            });
+            let entry = entries
+                .entry(target.clone())
+                .or_insert_with(|| self.new_entry(target));
             let (result, transition) = f(entry, now);
             let elapsed = entry.breaker.take_transition();
             let transitions: Vec<Transition> = elapsed.into_iter().chain(transition).collect();
@@ -322,12 +280,9 @@ impl HealthRegistry {
         let now = Instant::now();
         let transition = {
             let mut entries = lock(&self.entries);
-            let entry = entries.entry(target.clone()).or_insert_with(|| Entry {
-                breaker: Breaker::new(self.config, Self::seed(target)),
-                latency: LatencyWindow::new(100, 1),
-                last_change: None,
-                probing: false,
-            });
+            let entry = entries
+                .entry(target.clone())
+                .or_insert_with(|| self.new_entry(target));
             let transition = match open_until {
                 Some(until) => entry.breaker.force_open(now, until),
                 None => entry.breaker.force_close(now),
@@ -345,32 +300,6 @@ impl HealthRegistry {
         if let Some(transition) = transition {
             self.changed(target, &transition, false);
         }
-    }
-}
-
-fn status(target: &Target, entry: &Entry, now: Instant) -> BreakerStatus {
-    let (state, open_for) = match entry.breaker.state(now) {
-        BreakerState::Closed => ("closed", None),
-        BreakerState::HalfOpen => ("half_open", None),
-        BreakerState::Open { until } => ("open", Some(until.saturating_duration_since(now))),
-    };
-    let (calls, failures, slow) = entry.breaker.window_counts(now);
-    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    BreakerStatus {
-        provider: target.provider.clone(),
-        stage: target.stage,
-        model: target.model.clone(),
-        endpoint: target.endpoint.clone(),
-        state,
-        open_for_seconds: open_for.map(|d| d.as_secs_f64()),
-        window: WindowCounts {
-            calls,
-            failures,
-            slow,
-        },
-        latency_p50_ms: entry.latency.percentile(50).map(millis),
-        latency_p95_ms: entry.latency.p95().map(millis),
-        last_change: entry.last_change.clone(),
     }
 }
 

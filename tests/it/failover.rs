@@ -3,6 +3,7 @@
 //! a 429 wave against the retry budget, recovery back to realtime at a turn boundary, every path
 //! down, and two voxgate processes sharing breaker state through Redis.
 
+mod degraded;
 mod fleet;
 
 use crate::{
@@ -19,7 +20,7 @@ use voxgate::{
     health::HealthRegistry,
     provider::{
         directory::ProviderEndpoint,
-        sim::{ConnectFaults, EndpointFaults, PipelineFaults, ScriptedTurn, Simulator, TurnFaults},
+        sim::{ScriptedTurn, Simulator, TurnFaults},
     },
     secret::Secret,
 };
@@ -274,182 +275,6 @@ async fn a_late_first_audio_switches_within_the_deadline() {
     assert_eq!(spike["mode"], "latency_spike");
     assert_eq!(spike["detail"]["reason"], "first_audio_deadline");
     hang_up(&mut socket).await;
-}
-
-#[tokio::test]
-async fn a_429_wave_stays_within_the_retry_budget_and_calls_go_on() {
-    let breaker = BreakerConfig {
-        min_calls: 5,
-        ..BreakerConfig::default()
-    };
-    let budget = RetryBudgetConfig {
-        ratio: 0.1,
-        min_per_second: 0.1,
-        window: Duration::from_secs(10),
-    };
-    let call = setup_with(breaker, budget).await;
-    call.sim.set_connect_faults(ConnectFaults {
-        reject_connect_with: Some(429),
-        retry_after_s: None,
-        reject_count: None,
-        ..ConnectFaults::default()
-    });
-    const CALLS: usize = 12;
-    let mut sockets = Vec::new();
-    for _ in 0..CALLS {
-        let mut socket = dial(&call, &token_for(&call, "desk").await).await;
-        let (events, _) = listen(&mut socket, false, |event, _| event["type"] == "mode").await;
-        assert_eq!(
-            events.last().map(|e| e["mode"].clone()),
-            Some(json!("pipeline")),
-            "every call goes on, on the pipeline"
-        );
-        sockets.push(socket);
-    }
-    let attempts = call.sim.log().rejected_connects.len();
-    // The breaker opens after 5 failures and spares the later calls; retries are 10 % of first
-    // attempts plus a floor of one per 10 s.
-    assert!(
-        (5..=7).contains(&attempts),
-        "{attempts} connect attempts for {CALLS} calls"
-    );
-    let providers: Value = call
-        .server
-        .get("/v1/providers", &call.key)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let realtime = providers["providers"]
-        .as_array()
-        .expect("providers")
-        .iter()
-        .find(|p| p["stage"] == "realtime")
-        .cloned()
-        .expect("the realtime provider is listed");
-    assert_eq!(realtime["state"], "open", "{providers}");
-    let opened = incident_where(&call, |i| i["action"] == "breaker_opened").await;
-    assert_eq!(opened["detail"]["stage"], "realtime", "{opened}");
-    assert_eq!(opened["detail"]["reason"], "failure_rate", "{opened}");
-    for mut socket in sockets {
-        hang_up(&mut socket).await;
-    }
-}
-
-#[tokio::test]
-async fn a_recovered_provider_takes_the_call_back_at_a_turn_boundary() {
-    let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
-        return;
-    };
-    let breaker = BreakerConfig {
-        min_calls: 1,
-        base_cooldown: Duration::from_millis(300),
-        jitter: 0.0,
-        probes: 1,
-        ..BreakerConfig::default()
-    };
-    let call = setup_with(breaker, RetryBudgetConfig::default()).await;
-    agent(&call, "back", json!({}), json!({"recover_after_ms": 500})).await;
-    // The first connect is refused (the breaker opens), the first probe too; then it heals.
-    call.sim.set_connect_faults(ConnectFaults {
-        reject_connect_with: Some(503),
-        retry_after_s: None,
-        reject_count: Some(2),
-        ..ConnectFaults::default()
-    });
-    let mut socket = dial(&call, &token_for(&call, "back").await).await;
-    let (events, _) = listen(&mut socket, true, |event, _| event["type"] == "mode").await;
-    assert_eq!(
-        events.last().map(|e| e["mode"].clone()),
-        Some(json!("pipeline"))
-    );
-    ask(&mut socket, &speech).await;
-    let (events, _) = listen(&mut socket, true, |event, _| {
-        event["type"] == "mode" && event["mode"] == "realtime"
-    })
-    .await;
-    let answered = events.iter().position(is_pipeline_answer);
-    let returned = events
-        .iter()
-        .position(|e| e["type"] == "mode" && e["mode"] == "realtime");
-    assert!(
-        matches!((answered, returned), (Some(a), Some(r)) if a < r),
-        "back to realtime only once the pipeline's answer was done: {events:?}"
-    );
-    // The next turn is answered by the realtime provider, seeded with the conversation.
-    ask(&mut socket, &speech).await;
-    let (_, audio) = listen(&mut socket, true, |event, _| {
-        event["type"] == "transcript" && event["role"] == "assistant"
-    })
-    .await;
-    assert!(rms_dbfs(&audio) > -50.0);
-    let log = call.sim.log();
-    assert!(
-        log.client_events
-            .iter()
-            .any(|e| e == "conversation.item.create"),
-        "the new realtime session was seeded with the conversation"
-    );
-    assert!(
-        !log.vad.is_empty(),
-        "the realtime provider heard the second turn"
-    );
-    hang_up(&mut socket).await;
-}
-
-#[tokio::test]
-async fn with_every_path_down_the_caller_hears_the_apology_and_the_call_stays_up() {
-    let Some((speech, _)) = wav_pcm("speech-16k.wav") else {
-        return;
-    };
-    let call = Call::start().await;
-    call.sim.set_connect_faults(ConnectFaults {
-        reject_connect_with: Some(503),
-        retry_after_s: None,
-        reject_count: None,
-        ..ConnectFaults::default()
-    });
-    call.sim.set_pipeline_faults(PipelineFaults {
-        llm: EndpointFaults {
-            status: Some(500),
-            ..EndpointFaults::default()
-        },
-        ..PipelineFaults::default()
-    });
-    let mut socket = dial(&call, &token_for(&call, "desk").await).await;
-    ask(&mut socket, &speech).await;
-    // The line's transcript comes first, then its audio and its mark.
-    let mut apologised = false;
-    let (events, audio) = listen(&mut socket, true, |event, _| {
-        apologised |= event["type"] == "transcript" && event["text"] == APOLOGY;
-        apologised && event["type"] == "mark"
-    })
-    .await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e["type"] == "transcript" && e["text"] == APOLOGY),
-        "the apology is spoken: {events:?}"
-    );
-    assert!(
-        audio.len() > 32 * 300 && rms_dbfs(&audio) > -50.0,
-        "and heard"
-    );
-    let call_id = events[0]["call_id"].as_str().expect("call id").to_owned();
-    let live: Value = call
-        .server
-        .get(&format!("/v1/calls/{call_id}"), &call.key)
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(live["call"]["status"], "live", "the call is kept: {live}");
-    let outage = incident_where(&call, |i| i["action"] == "apology_spoken").await;
-    assert_eq!(outage["mode"], "provider_outage");
-    assert_eq!(outage["detail"]["code"], "pipeline.llm_unavailable");
-    hang_up(&mut socket).await;
-    let stored = ended_call(&call, &call_id).await;
-    assert_eq!(stored["call"]["end_reason"], "caller_hangup");
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod caller_audio;
 pub mod event;
 mod playback;
 mod renewal;
+mod signals;
 mod slo;
 mod speech;
 mod switch;
@@ -412,55 +413,6 @@ impl Session {
                 text,
                 played_ms,
             }));
-    }
-
-    /// Records headroom. No requests left on the realtime path moves the call on at the next
-    /// turn boundary (before the provider starts refusing it).
-    fn rate_limits(&mut self, limits: &[RateLimit]) {
-        for limit in limits {
-            self.outputs
-                .push_back(Output::Measure(Measurement::RateLimit(*limit)));
-        }
-        if let Some(exhausted) = limits.iter().find(|limit| limit.remaining == 0) {
-            let kind = match exhausted.kind {
-                RateLimitKind::Requests => "requests",
-                RateLimitKind::Tokens => "tokens",
-            };
-            let detail =
-                serde_json::json!({ "limit": kind, "reset_seconds": exhausted.reset_seconds });
-            self.report(
-                FailureMode::RateLimitCascade,
-                Severity::Warning,
-                "observed",
-                detail,
-            );
-            if matches!(self.path, Path::Realtime(_)) && self.switch_when_quiet.is_none() {
-                self.switch_when_quiet = Some(SwitchReason::RateLimited);
-            }
-        }
-    }
-
-    fn provider_error(&mut self, now: Instant, class: ErrorClass, code: &str) {
-        if code.starts_with("pipeline.") {
-            self.all_paths_down(now, code);
-            return;
-        }
-        match (class, code) {
-            (ErrorClass::Terminal, _) => self.fail_path(now, SwitchReason::ProviderError),
-            (ErrorClass::Retryable, "rate_limit_exceeded") => {
-                self.fail_path(now, SwitchReason::RateLimited);
-            }
-            (ErrorClass::Retryable, _) => {
-                let detail =
-                    serde_json::json!({ "code": code, "during_response": self.response.is_some() });
-                self.report(
-                    FailureMode::ProviderOutage,
-                    Severity::Warning,
-                    "continued",
-                    detail,
-                );
-            }
-        }
     }
 
     fn report(
