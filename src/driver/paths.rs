@@ -20,6 +20,9 @@ use voxgate_core::{
     session::{AudioFormat, ErrorClass, Path},
 };
 
+/// A realtime connect (TCP, TLS, upgrade, session configured) that takes longer has failed: a
+/// black-holed provider must not hold a call, or a switch, for the kernel's TCP timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A `Retry-After` longer than this is not waited out by a retry: the next path is tried.
 const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(1);
 
@@ -152,7 +155,10 @@ impl CallPaths {
         let mut retried = false;
         loop {
             let started = Instant::now();
-            let result = openai_realtime::connect(&route.endpoint, &self.agent, self.format).await;
+            let connect = openai_realtime::connect(&route.endpoint, &self.agent, self.format);
+            let result = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+                .await
+                .unwrap_or_else(|_| Err(refused("provider.connect_timeout")));
             let error = match result {
                 Ok(link) => {
                     let latency = started.elapsed();
@@ -182,11 +188,12 @@ impl CallPaths {
     }
 }
 
+/// A connect that did not happen or did not finish: retryable, with no provider answer.
 fn refused(code: &'static str) -> ConnectError {
     ConnectError {
         class: ErrorClass::Retryable,
         code,
-        message: "not attempted".to_owned(),
+        message: code.to_owned(),
         retry_after: None,
     }
 }
