@@ -174,8 +174,10 @@ impl CallPaths {
             health.record(&route.target, outcome);
             let wait = health.retry_after(&route.target).unwrap_or_default();
             // No retry into a breaker this failure opened, and none beyond the budget.
+            // Nor after a timeout: the caller has waited long enough for this provider.
             let retry = !retried
                 && error.class == ErrorClass::Retryable
+                && error.code != "provider.connect_timeout"
                 && wait <= LONGEST_RETRY_WAIT
                 && health.is_healthy(&route.target)
                 && health.may_retry(&route.target);

@@ -7,10 +7,17 @@ use super::{
 use crate::{
     call_ws::{Call, dial, ended_call, listen, rms_dbfs},
     sim::wav_pcm,
+    support::{agent_body, call_services},
 };
 use serde_json::{Value, json};
-use std::time::Duration;
-use voxgate::provider::sim::{ConnectFaults, EndpointFaults, PipelineFaults};
+use std::{sync::Arc, time::Duration};
+use voxgate::{
+    provider::{
+        directory::ProviderEndpoint,
+        sim::{ConnectFaults, EndpointFaults, PipelineFaults},
+    },
+    secret::Secret,
+};
 use voxgate_core::failover::{BreakerConfig, RetryBudgetConfig};
 
 #[tokio::test]
@@ -187,4 +194,57 @@ async fn with_every_path_down_the_caller_hears_the_apology_and_the_call_stays_up
     hang_up(&mut socket).await;
     let stored = ended_call(&call, &call_id).await;
     assert_eq!(stored["call"]["end_reason"], "caller_hangup");
+}
+
+#[tokio::test]
+async fn a_black_holed_realtime_provider_costs_a_call_at_most_the_connect_timeout() {
+    // Accepts TCP connections and never answers the upgrade.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hole_addr = hole.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    let call = Call::start_with(|url| {
+        let mut services = (*call_services(url)).clone();
+        services.providers = services.providers.clone().with(ProviderEndpoint {
+            name: "hole".to_owned(),
+            base_url: format!("http://{hole_addr}/v1"),
+            api_key: Secret::new("hole-key"),
+        });
+        Arc::new(services)
+    })
+    .await;
+    let mut body = agent_body("patient");
+    let object = body.as_object_mut().expect("object");
+    object.remove("greeting");
+    object.remove("tools");
+    object.insert(
+        "realtime".into(),
+        json!([{"provider": "hole", "model": "gpt-realtime"}]),
+    );
+    let stage = |model: &str| json!([{"provider": "sim", "model": model}]);
+    object.insert(
+        "pipeline".into(),
+        json!({"stt": stage("whisper-1"), "llm": stage("gpt-4o-mini"), "tts": stage("tts-1")}),
+    );
+    let created = call.server.post("/v1/agents", &call.key, &body).await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let started = tokio::time::Instant::now();
+    let mut socket = dial(&call, &token_for(&call, "patient").await).await;
+    let (events, _) = listen(&mut socket, false, |event, _| event["type"] == "mode").await;
+    let waited = started.elapsed();
+    assert_eq!(
+        events.last().map(|e| e["mode"].clone()),
+        Some(json!("pipeline"))
+    );
+    assert!(
+        waited < Duration::from_secs(7),
+        "the call waited {waited:?} for a provider that never answers"
+    );
+    hang_up(&mut socket).await;
 }
