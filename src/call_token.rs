@@ -5,6 +5,9 @@
 //! connects. The token is `vct_<payload>.<mac>`: base64url JSON {tenant, agent, expiry, nonce} and
 //! an HMAC-SHA256 over it with the deployment's token key. Single use is enforced in the hot store
 //! (a counter per nonce that lives as long as the token), so it holds across nodes with Redis.
+//!
+//! The signing primitives (`seal`, `open`, `derive_key`) also sign demo links (`demo_link.rs`);
+//! no other module does its own cryptography.
 
 use crate::{
     secret::Secret,
@@ -12,7 +15,7 @@ use crate::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::Sha256;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -30,6 +33,8 @@ pub enum Audience {
     Twilio,
     /// Telnyx's media stream.
     Telnyx,
+    /// A browser over WebRTC, `/v1/calls/webrtc` (the widget).
+    Webrtc,
 }
 
 /// What a call token grants.
@@ -95,6 +100,35 @@ fn mac(key: &Secret, payload: &str) -> Hmac<Sha256> {
     mac
 }
 
+/// A key for another kind of signed token, derived from the token key, so that a token of one
+/// kind can never pass for a token of another (domain separation).
+pub(crate) fn derive_key(key: &Secret, purpose: &str) -> Secret {
+    Secret::new(hex::encode(mac(key, purpose).finalize().into_bytes()))
+}
+
+/// Signs `claims` as `<prefix><base64url JSON>.<base64url HMAC-SHA256>`.
+pub(crate) fn seal<T: Serialize>(key: &Secret, prefix: &str, claims: &T) -> String {
+    let payload = B64.encode(serde_json::to_vec(claims).expect("claims serialise"));
+    let tag = B64.encode(mac(key, &payload).finalize().into_bytes());
+    format!("{prefix}{payload}.{tag}")
+}
+
+/// Checks the prefix and MAC of a sealed token and decodes its claims (expiry is the caller's).
+pub(crate) fn open<T: DeserializeOwned>(
+    key: &Secret,
+    prefix: &str,
+    token: &str,
+) -> Result<T, TokenError> {
+    let body = token.strip_prefix(prefix).ok_or(TokenError::Invalid)?;
+    let (payload, tag) = body.split_once('.').ok_or(TokenError::Invalid)?;
+    let tag = B64.decode(tag).map_err(|_| TokenError::Invalid)?;
+    mac(key, payload)
+        .verify_slice(&tag)
+        .map_err(|_| TokenError::Invalid)?;
+    let json = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
+    serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)
+}
+
 /// Mints a token for `scope`, valid for `ttl` from `now`.
 pub fn mint(key: &Secret, scope: TokenScope<'_>, now: OffsetDateTime, ttl: Duration) -> String {
     let grant = CallGrant {
@@ -105,21 +139,12 @@ pub fn mint(key: &Secret, scope: TokenScope<'_>, now: OffsetDateTime, ttl: Durat
         audience: scope.audience,
         caller: scope.caller,
     };
-    let payload = B64.encode(serde_json::to_vec(&grant).expect("a grant serialises"));
-    let tag = B64.encode(mac(key, &payload).finalize().into_bytes());
-    format!("{PREFIX}{payload}.{tag}")
+    seal(key, PREFIX, &grant)
 }
 
 /// Checks MAC and expiry (no side effects).
 pub fn verify(key: &Secret, token: &str, now: OffsetDateTime) -> Result<CallGrant, TokenError> {
-    let body = token.strip_prefix(PREFIX).ok_or(TokenError::Invalid)?;
-    let (payload, tag) = body.split_once('.').ok_or(TokenError::Invalid)?;
-    let tag = B64.decode(tag).map_err(|_| TokenError::Invalid)?;
-    mac(key, payload)
-        .verify_slice(&tag)
-        .map_err(|_| TokenError::Invalid)?;
-    let json = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
-    let grant: CallGrant = serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
+    let grant: CallGrant = open(key, PREFIX, token)?;
     if grant.expires_at <= now.unix_timestamp() {
         return Err(TokenError::Expired);
     }

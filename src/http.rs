@@ -1,7 +1,8 @@
 //! The HTTP API (axum): routing, shared state, and the generated OpenAPI document.
 //!
-//! Every `/v1` route authenticates with `Authorization: Bearer <key>` (see `http/auth.rs`);
-//! `/healthz`, `/readyz` and `/openapi.json` are public, `/metrics` takes the admin key. Handlers
+//! Every `/v1` route authenticates with `Authorization: Bearer <key>` (see `http/auth.rs`), except
+//! the ones a call or a demo link authenticates itself; `/healthz`, `/readyz`, `/openapi.json`,
+//! `/widget.js` and `/demo` are public, `/metrics` takes the admin key. Handlers
 //! are thin: parse and check the request, call a store, map the result. Errors leave as one JSON
 //! shape with a stable code (`http/error.rs`).
 
@@ -10,11 +11,13 @@ mod agents;
 mod auth;
 mod body;
 mod call_tokens;
+mod demo_links;
 mod error;
 mod ops;
 mod providers;
 pub mod telephony;
 mod tenants;
+mod widget;
 
 use crate::{
     secret::Secret,
@@ -82,6 +85,7 @@ pub struct AppState {
         (name = "incidents", description = "Failure incidents and their frequency"),
         (name = "usage", description = "Provider usage and cost"),
         (name = "telephony", description = "Carrier webhooks and media streams"),
+        (name = "widget", description = "The browser widget, demo links and the demo page"),
         (name = "ops", description = "Health, readiness, metrics")
     )
 )]
@@ -104,6 +108,10 @@ pub fn router_with_openapi(
         ))
         .routes(routes!(call_tokens::create_call_token))
         .routes(routes!(crate::transport::ws::connect_call))
+        .routes(routes!(demo_links::create_demo_link))
+        .routes(routes!(demo_links::demo_call_token))
+        .routes(routes!(widget::widget_js))
+        .routes(routes!(widget::demo_page))
         .routes(routes!(telephony::twilio_voice))
         .routes(routes!(crate::transport::media_stream::twilio_stream))
         .routes(routes!(crate::transport::media_stream::telnyx_stream))

@@ -14,12 +14,14 @@
 //! - [`provider`]: the OpenAI Realtime client and the provider simulator.
 //! - [`transport`]: wire protocols of callers (native WebSocket).
 //! - [`call_token`]: single-use call tokens for clients that must not hold API keys.
+//! - [`demo_link`]: signed, expiring links that let a browser try one agent (the demo page).
 
 pub mod agent_file;
 pub mod api_key;
 pub mod app;
 pub mod call_token;
 pub mod config;
+pub mod demo_link;
 pub mod driver;
 pub mod health;
 pub mod http;

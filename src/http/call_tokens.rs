@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use uuid::Uuid;
 use voxgate_core::FieldError;
 
 const DEFAULT_TTL_SECONDS: u64 = 60;
@@ -30,8 +31,8 @@ pub(super) struct NewCallToken {
     /// Lifetime, 1-600 seconds (default 60).
     #[serde(default)]
     ttl_seconds: Option<u64>,
-    /// Where it will be used: `ws` (default) or `telnyx`. Twilio tokens come only from the
-    /// signed voice webhook.
+    /// Where it will be used: `ws` (default), `webrtc` (the browser widget) or `telnyx`. Twilio
+    /// tokens come only from the signed voice webhook.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     transport: Option<TokenTransport>,
@@ -45,6 +46,8 @@ pub(super) enum TokenTransport {
     Ws,
     /// Telnyx media streaming.
     Telnyx,
+    /// A browser over WebRTC (the widget).
+    Webrtc,
 }
 
 /// A call token, to hand to the calling client.
@@ -84,26 +87,40 @@ pub(super) async fn create_call_token(
             StoreError::NotFound => ApiError::not_found("agent.not_found", "agent"),
             other => other.into(),
         })?;
-    let now = OffsetDateTime::now_utc();
-    let ttl = Duration::from_secs(ttl);
     let audience = match body.transport {
         None | Some(TokenTransport::Ws) => Audience::Ws,
         Some(TokenTransport::Telnyx) => Audience::Telnyx,
+        Some(TokenTransport::Webrtc) => Audience::Webrtc,
     };
+    let token = issue(
+        &state,
+        auth.tenant_id,
+        body.agent,
+        audience,
+        Duration::from_secs(ttl),
+    );
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+/// Mints a call token for `agent` of `tenant_id` (whose existence the caller has checked).
+pub(super) fn issue(
+    state: &AppState,
+    tenant_id: Uuid,
+    agent: String,
+    audience: Audience,
+    ttl: Duration,
+) -> CallToken {
+    let now = OffsetDateTime::now_utc();
     let scope = TokenScope {
-        tenant_id: auth.tenant_id,
-        agent: &body.agent,
+        tenant_id,
+        agent: &agent,
         audience,
         caller: None,
     };
     let token = call_token::mint(&state.calls.token_key, scope, now, ttl);
-    let expires_at = now + ttl;
-    Ok((
-        StatusCode::CREATED,
-        Json(CallToken {
-            token,
-            agent: body.agent,
-            expires_at,
-        }),
-    ))
+    CallToken {
+        token,
+        agent,
+        expires_at: now + ttl,
+    }
 }

@@ -90,6 +90,10 @@ async fn openapi_json_describes_every_route() {
         "POST /v1/telephony/twilio/voice",
         "GET /v1/telephony/twilio/stream",
         "GET /v1/telephony/telnyx/stream",
+        "POST /v1/demo-links",
+        "POST /v1/demo-links/call-token",
+        "GET /widget.js",
+        "GET /demo",
     ];
     let expected: BTreeSet<String> = expected.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(described, expected);

@@ -9,7 +9,7 @@ mod pipeline;
 mod sdk;
 
 use client::{append, audio_bytes, connect, next_event, send, start, try_connect, types, until};
-pub use client::{fixture, wav_pcm};
+pub use client::{fixture, fixtures_dir, wav_pcm};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
