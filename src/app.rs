@@ -157,6 +157,7 @@ pub async fn call_services(
         default_tenant: config.default_tenant().to_owned(),
         // OpenAI Realtime caps a session at 60 minutes.
         provider_session_max: std::time::Duration::from_secs(55 * 60),
+        webrtc: crate::transport::webrtc::WebRtc::new(config.webrtc.clone()),
     };
     Ok((Arc::new(services), simulator))
 }
@@ -173,6 +174,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.call_token_key.is_none() && config.redis.url.is_some() {
         tracing::warn!("No call token key configured: tokens minted on one node fail on others.");
     }
+    let webrtc = calls
+        .webrtc
+        .start()
+        .await
+        .with_context(|| format!("binding the WebRTC UDP socket {}", config.webrtc.udp_addr))?;
     let state = AppState {
         durable: stores.durable.clone(),
         hot: stores.hot.clone(),
@@ -195,6 +201,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         durable = stores.durable.backend(),
         hot = stores.hot.backend(),
         provider,
+        %webrtc,
         "voxgate listening."
     );
     axum::serve(listener, router)

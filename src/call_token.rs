@@ -33,7 +33,7 @@ pub enum Audience {
     Twilio,
     /// Telnyx's media stream.
     Telnyx,
-    /// A browser over WebRTC, `/v1/calls/webrtc` (the widget).
+    /// A browser or other WebRTC peer, `POST /v1/calls/webrtc` (the widget too).
     Webrtc,
 }
 

@@ -7,6 +7,7 @@
 //! read.
 
 mod env;
+mod webrtc;
 
 use crate::secret::Secret;
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use voxgate_core::FieldError;
 
 pub use env::ENV_KEYS;
+pub use webrtc::WebRtcConfig;
 
 /// The whole server configuration.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -43,6 +45,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Twilio.
     pub twilio: TwilioConfig,
+    /// WebRTC media (UDP).
+    pub webrtc: WebRtcConfig,
     /// On shutdown, calls in progress get this many seconds to end by themselves (default 30).
     pub shutdown_grace_seconds: Option<u64>,
     /// Logging.
@@ -352,6 +356,7 @@ impl Config {
                 "must be between 1 KiB and 256 MiB",
             ));
         }
+        self.webrtc.validate(&mut problems);
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             problems.push(FieldError::new(
                 "log.filter",

@@ -53,6 +53,8 @@ pub struct CallServices {
     pub default_tenant: String,
     /// Provider sessions are renewed (and re-seeded) after this long, before the provider's cap.
     pub provider_session_max: std::time::Duration,
+    /// WebRTC: the UDP endpoint and this node's live WebRTC calls.
+    pub webrtc: crate::transport::webrtc::WebRtc,
 }
 
 /// What every handler can reach.
@@ -112,6 +114,8 @@ pub fn router_with_openapi(
         .routes(routes!(demo_links::demo_call_token))
         .routes(routes!(widget::widget_js))
         .routes(routes!(widget::demo_page))
+        .routes(routes!(crate::transport::webrtc::signal::offer_call))
+        .routes(routes!(crate::transport::webrtc::signal::end_call))
         .routes(routes!(telephony::twilio_voice))
         .routes(routes!(crate::transport::media_stream::twilio_stream))
         .routes(routes!(crate::transport::media_stream::telnyx_stream))

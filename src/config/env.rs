@@ -27,6 +27,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("VOXGATE_OPENAI_BASE_URL", "providers.openai.base_url"),
     ("VOXGATE_PUBLIC_URL", "public_url"),
     ("VOXGATE_TWILIO_AUTH_TOKEN", "twilio.auth_token"),
+    ("VOXGATE_WEBRTC_UDP_ADDR", "webrtc.udp_addr"),
+    ("VOXGATE_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
+    (
+        "VOXGATE_WEBRTC_MAX_CALLS_PER_TENANT",
+        "webrtc.max_calls_per_tenant",
+    ),
     ("VOXGATE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
     ("VOXGATE_LOG_FORMAT", "log.format"),
     ("VOXGATE_LOG", "log.filter"),
@@ -37,6 +43,7 @@ const NUMERIC_KEYS: &[&str] = &[
     "http.body_limit_bytes",
     "database.max_connections",
     "shutdown_grace_seconds",
+    "webrtc.max_calls_per_tenant",
 ];
 
 /// Writes each known variable into the table at its key; records unknown ones as problems.

@@ -106,9 +106,12 @@ fn every_documented_variable_maps_to_a_real_key() {
             "redis://x"
         } else if name.ends_with("ADDR") {
             "127.0.0.1:1"
+        } else if name.ends_with("_IP") {
+            "192.0.2.1"
         } else if name.contains("BYTES") {
             "4096"
-        } else if name.contains("CONNECTIONS") || name.ends_with("SECONDS") {
+        } else if name.contains("CONNECTIONS") || name.ends_with("SECONDS") || name.contains("MAX_")
+        {
             "5"
         } else if name.ends_with("BASE_URL") || name.ends_with("PUBLIC_URL") {
             "http://x"
@@ -139,4 +142,45 @@ fn operator_defined_providers_are_read_from_the_file_and_checked() {
             "providers.endpoints.Bad_Name.base_url",
         ]
     );
+}
+
+#[test]
+fn webrtc_defaults_suit_local_development_and_the_environment_sets_them() {
+    let config = Config::parse("", env(&[])).expect("defaults are valid");
+    assert_eq!(config.webrtc.udp_addr.to_string(), "127.0.0.1:0");
+    assert_eq!(config.webrtc.public_ip, None);
+    assert_eq!(config.webrtc.max_calls_per_tenant, 20);
+    let config = Config::parse(
+        "",
+        env(&[
+            ("VOXGATE_WEBRTC_UDP_ADDR", "0.0.0.0:3478"),
+            ("VOXGATE_WEBRTC_PUBLIC_IP", "203.0.113.7"),
+            ("VOXGATE_WEBRTC_MAX_CALLS_PER_TENANT", "5"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(config.webrtc.udp_addr.to_string(), "0.0.0.0:3478");
+    assert_eq!(
+        config.webrtc.public_ip.map(|ip| ip.to_string()).as_deref(),
+        Some("203.0.113.7")
+    );
+    assert_eq!(config.webrtc.max_calls_per_tenant, 5);
+}
+
+#[test]
+fn webrtc_settings_are_checked() {
+    let mut fields = problem_fields(Config::parse(
+        "[webrtc]\npublic_ip = \"0.0.0.0\"\nmax_calls_per_tenant = 0\n",
+        env(&[]),
+    ));
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec!["webrtc.max_calls_per_tenant", "webrtc.public_ip"]
+    );
+    let fields = problem_fields(Config::parse(
+        "",
+        env(&[("VOXGATE_WEBRTC_PUBLIC_IP", "not-an-ip")]),
+    ));
+    assert_eq!(fields, vec!["webrtc.public_ip"]);
 }

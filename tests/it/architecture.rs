@@ -87,6 +87,8 @@ async fn openapi_json_describes_every_route() {
         "GET /openapi.json",
         "POST /v1/call-tokens",
         "GET /v1/calls/ws",
+        "POST /v1/calls/webrtc",
+        "DELETE /v1/calls/webrtc/{call_id}",
         "POST /v1/telephony/twilio/voice",
         "GET /v1/telephony/twilio/stream",
         "GET /v1/telephony/telnyx/stream",

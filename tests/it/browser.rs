@@ -174,7 +174,9 @@ async fn a_browser_calls_an_agent_through_the_widget_and_the_call_is_stored() {
     if !browser_ready().await {
         return;
     }
+    // Absolute: Chromium opens it from its own working directory.
     let wav = Path::new(&fixtures_dir()).join("speech-16k.wav");
+    let wav = std::fs::canonicalize(&wav).unwrap_or(wav);
     if !wav.exists() {
         skip(&format!(
             "the audio fixtures are missing from {}",
@@ -189,8 +191,8 @@ async fn a_browser_calls_an_agent_through_the_widget_and_the_call_is_stored() {
         return;
     }
     let demo = demo_url(&call).await;
-    let dir = TempDir::new();
-    let shot = dir.path.join("mid-call.png");
+    // Kept after the run (target/tmp), as the CI artefact of the widget mid-call.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("widget-mid-call.png");
     let args = [
         "--wav",
         wav.to_str().expect("utf-8 path"),

@@ -20,4 +20,5 @@ mod sim;
 mod store_durable;
 mod store_hot;
 mod support;
+mod webrtc;
 mod widget;

@@ -184,6 +184,7 @@ pub fn call_services(realtime_url: &str) -> Arc<CallServices> {
         twilio_auth_token: Some(Secret::new(TWILIO_AUTH_TOKEN)),
         default_tenant: "default".to_owned(),
         provider_session_max: std::time::Duration::from_secs(3600),
+        webrtc: voxgate::transport::webrtc::WebRtc::new(Default::default()),
     })
 }
 

@@ -1,0 +1,263 @@
+//! The WebRTC leg's audio codecs: Opus (pure-Rust `opus-rs`) and G.711, to and from the session's
+//! PCM16 at 24 kHz, in 20 ms frames.
+//!
+//! STAND-IN: `voxgate_core::audio::opus::{OpusDecoder, OpusEncoder}` is being written in the core;
+//! replace the Opus half of this file with it once it lands. The interface is kept to what the
+//! peer needs: [`Decoder::decode`] one RTP payload, [`Encoder::encode`] one 20 ms frame.
+//!
+//! Opus runs at 24 kHz on both sides (libopus, and so opus-rs, decode to and encode from any of
+//! 8/12/16/24/48 kHz; the RTP clock stays 48 kHz), so no resampling is needed for Opus. G.711 is
+//! 8 kHz and goes through the core's integer-ratio resampler.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use voxgate_core::audio::{Resampler, SampleRate, g711};
+
+/// The session's rate.
+pub(super) const RATE_HZ: u32 = 24_000;
+/// Samples in one 20 ms frame at [`RATE_HZ`].
+pub(super) const FRAME_SAMPLES: usize = 480;
+/// Largest Opus packet accepted or produced.
+const MAX_PACKET: usize = 1500;
+/// Longest Opus packet (120 ms) in samples at 24 kHz.
+const MAX_DECODED: usize = 2880;
+/// Opus bitrate: plenty for speech.
+const OPUS_BITRATE: i32 = 32_000;
+
+/// The audio codecs voxgate negotiates, in order of preference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AudioCodec {
+    /// Opus, 48 kHz RTP clock.
+    Opus,
+    /// G.711 μ-law, 8 kHz.
+    Pcmu,
+    /// G.711 A-law, 8 kHz.
+    Pcma,
+}
+
+impl AudioCodec {
+    /// The codec of a str0m payload type, if it is one of ours.
+    pub(super) fn of(codec: str0m::format::Codec) -> Option<Self> {
+        match codec {
+            str0m::format::Codec::Opus => Some(Self::Opus),
+            str0m::format::Codec::PCMU => Some(Self::Pcmu),
+            str0m::format::Codec::PCMA => Some(Self::Pcma),
+            _ => None,
+        }
+    }
+
+    /// RTP clock ticks per 20 ms frame.
+    pub(super) fn ticks_per_frame(self) -> u64 {
+        match self {
+            Self::Opus => 960,
+            Self::Pcmu | Self::Pcma => 160,
+        }
+    }
+
+    /// RTP clock rate.
+    pub(super) fn clock_hz(self) -> u64 {
+        self.ticks_per_frame() * 50
+    }
+
+    /// Lowercase name, for the answer summary and logs.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Opus => "opus",
+            Self::Pcmu => "pcmu",
+            Self::Pcma => "pcma",
+        }
+    }
+}
+
+/// Why a codec could not be set up or a packet not decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct CodecError(&'static str);
+
+enum DecoderKind {
+    Opus(Box<opus_rs::OpusDecoder>),
+    G711(AudioCodec, Resampler),
+}
+
+/// Caller audio: RTP payloads → PCM16 at 24 kHz.
+pub(super) struct Decoder {
+    kind: DecoderKind,
+    scratch: Vec<f32>,
+    narrow: Vec<i16>,
+}
+
+impl Decoder {
+    /// A decoder for `codec`.
+    pub(super) fn new(codec: AudioCodec) -> Result<Self, CodecError> {
+        let kind = match codec {
+            AudioCodec::Opus => DecoderKind::Opus(Box::new(
+                opus_rs::OpusDecoder::new(RATE_HZ as i32, 1).map_err(CodecError)?,
+            )),
+            other => DecoderKind::G711(
+                other,
+                Resampler::new(SampleRate::Hz8k, SampleRate::Hz24k)
+                    .map_err(|_| CodecError("no 8 kHz → 24 kHz resampler"))?,
+            ),
+        };
+        Ok(Self {
+            kind,
+            scratch: vec![0.0; MAX_DECODED],
+            narrow: Vec::new(),
+        })
+    }
+
+    /// Appends the payload's audio to `out`. A packet the decoder refuses (or panics on: the
+    /// bytes come from the network) is dropped, and the Opus state starts over.
+    pub(super) fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError> {
+        if payload.is_empty() || payload.len() > MAX_PACKET {
+            return Err(CodecError("empty or oversized audio packet"));
+        }
+        match &mut self.kind {
+            DecoderKind::Opus(decoder) => {
+                let scratch = &mut self.scratch;
+                let decoded = catch_unwind(AssertUnwindSafe(|| {
+                    decoder.decode(payload, MAX_DECODED, scratch)
+                }));
+                match decoded {
+                    Ok(Ok(count)) => {
+                        out.extend(
+                            self.scratch[..count.min(MAX_DECODED)]
+                                .iter()
+                                .map(|s| to_i16(*s)),
+                        );
+                        Ok(())
+                    }
+                    Ok(Err(message)) => Err(CodecError(message)),
+                    Err(_) => {
+                        *self = Self::new(AudioCodec::Opus)?;
+                        Err(CodecError("the Opus decoder failed on a packet"))
+                    }
+                }
+            }
+            DecoderKind::G711(codec, up) => {
+                self.narrow.clear();
+                match codec {
+                    AudioCodec::Pcma => g711::alaw_decode_into(payload, &mut self.narrow),
+                    _ => g711::ulaw_decode_into(payload, &mut self.narrow),
+                }
+                up.process(&self.narrow, out);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn to_i16(sample: f32) -> i16 {
+    // `as` saturates; NaN becomes 0.
+    (sample * 32768.0).round() as i16
+}
+
+enum EncoderKind {
+    Opus(Box<opus_rs::OpusEncoder>),
+    G711(AudioCodec, Resampler),
+}
+
+/// Agent audio: 20 ms PCM16 frames at 24 kHz → RTP payloads.
+pub(super) struct Encoder {
+    kind: EncoderKind,
+    narrow: Vec<i16>,
+}
+
+impl Encoder {
+    /// An encoder for `codec`.
+    pub(super) fn new(codec: AudioCodec) -> Result<Self, CodecError> {
+        let kind = match codec {
+            AudioCodec::Opus => {
+                let mut encoder =
+                    opus_rs::OpusEncoder::new(RATE_HZ as i32, 1, opus_rs::Application::Voip)
+                        .map_err(CodecError)?;
+                encoder.bitrate_bps = OPUS_BITRATE;
+                EncoderKind::Opus(Box::new(encoder))
+            }
+            other => EncoderKind::G711(
+                other,
+                Resampler::new(SampleRate::Hz24k, SampleRate::Hz8k)
+                    .map_err(|_| CodecError("no 24 kHz → 8 kHz resampler"))?,
+            ),
+        };
+        Ok(Self {
+            kind,
+            narrow: Vec::new(),
+        })
+    }
+
+    /// One frame of [`FRAME_SAMPLES`] samples → one payload.
+    pub(super) fn encode(&mut self, frame: &[i16]) -> Result<Vec<u8>, CodecError> {
+        if frame.len() != FRAME_SAMPLES {
+            return Err(CodecError("an audio frame is 20 ms"));
+        }
+        match &mut self.kind {
+            EncoderKind::Opus(encoder) => {
+                let mut packet = vec![0u8; MAX_PACKET];
+                let encoded = catch_unwind(AssertUnwindSafe(|| {
+                    encoder.encode_i16(frame, FRAME_SAMPLES, &mut packet)
+                }));
+                match encoded {
+                    Ok(Ok(len)) => {
+                        packet.truncate(len);
+                        Ok(packet)
+                    }
+                    Ok(Err(message)) => Err(CodecError(message)),
+                    Err(_) => Err(CodecError("the Opus encoder failed on a frame")),
+                }
+            }
+            EncoderKind::G711(codec, down) => {
+                self.narrow.clear();
+                down.process(frame, &mut self.narrow);
+                let mut payload = Vec::with_capacity(self.narrow.len());
+                match codec {
+                    AudioCodec::Pcma => g711::alaw_encode_into(&self.narrow, &mut payload),
+                    _ => g711::ulaw_encode_into(&self.narrow, &mut payload),
+                }
+                Ok(payload)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxgate_core::audio::{rms_dbfs, tone::tone};
+
+    fn round_trip(codec: AudioCodec) -> Vec<i16> {
+        let mut encoder = Encoder::new(codec).expect("encoder");
+        let mut decoder = Decoder::new(codec).expect("decoder");
+        let signal = tone(440.0, 8000, SampleRate::Hz24k, FRAME_SAMPLES * 25);
+        let mut out = Vec::new();
+        for frame in signal.chunks(FRAME_SAMPLES) {
+            let payload = encoder.encode(frame).expect("encode");
+            assert!(!payload.is_empty() && payload.len() <= MAX_PACKET);
+            decoder.decode(&payload, &mut out).expect("decode");
+        }
+        out
+    }
+
+    #[test]
+    fn opus_and_g711_carry_a_tone_through() {
+        for codec in [AudioCodec::Opus, AudioCodec::Pcmu, AudioCodec::Pcma] {
+            let out = round_trip(codec);
+            assert_eq!(out.len(), FRAME_SAMPLES * 25, "{codec:?}");
+            let level = rms_dbfs(&out[FRAME_SAMPLES * 5..]);
+            assert!(level > -20.0, "{codec:?}: {level} dBFS");
+        }
+    }
+
+    #[test]
+    fn garbage_packets_are_refused_without_panicking() {
+        let mut decoder = Decoder::new(AudioCodec::Opus).expect("decoder");
+        let mut out = Vec::new();
+        for junk in [
+            &[0xffu8; 3][..],
+            &[0x00, 0xff, 0xff, 0xff, 0x01],
+            &[0u8; 1501],
+        ] {
+            let _ = decoder.decode(junk, &mut out);
+        }
+        assert!(decoder.decode(&[], &mut out).is_err());
+    }
+}
