@@ -1,27 +1,26 @@
 //! The WebRTC leg's audio codecs: Opus (pure-Rust `opus-rs`) and G.711, to and from the session's
 //! PCM16 at 24 kHz, in 20 ms frames.
 //!
-//! STAND-IN: `voxgate_core::audio::opus::{OpusDecoder, OpusEncoder}` is being written in the core;
-//! replace the Opus half of this file with it once it lands. The interface is kept to what the
+//! Opus is the core's `OpusDecoder` / `OpusEncoder` (constant bitrate, the codec's own loss
+//! concealment); this module picks the codec per call and adds G.711. The interface is what the
 //! peer needs: [`Decoder::decode`] one RTP payload, [`Encoder::encode`] one 20 ms frame.
 //!
 //! Opus runs at 24 kHz on both sides (libopus, and so opus-rs, decode to and encode from any of
 //! 8/12/16/24/48 kHz; the RTP clock stays 48 kHz), so no resampling is needed for Opus. G.711 is
 //! 8 kHz and goes through the core's integer-ratio resampler.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use voxgate_core::audio::{Resampler, SampleRate, g711};
+use voxgate_core::audio::{OpusDecoder, OpusEncoder, Resampler, SampleRate, g711};
 
 /// The session's rate.
 pub(super) const RATE_HZ: u32 = 24_000;
 /// Samples in one 20 ms frame at [`RATE_HZ`].
 pub(super) const FRAME_SAMPLES: usize = 480;
-/// Largest Opus packet accepted or produced.
+/// Largest audio packet accepted.
 const MAX_PACKET: usize = 1500;
-/// Longest Opus packet (120 ms) in samples at 24 kHz.
-const MAX_DECODED: usize = 2880;
-/// Opus bitrate: plenty for speech.
-const OPUS_BITRATE: i32 = 32_000;
+/// Opus bitrate (constant): plenty for speech.
+const OPUS_BITRATE: u32 = 32_000;
+/// Opus encoder complexity: the middle of 0..=10, about 0.2 ms of CPU per 20 ms frame.
+const OPUS_COMPLEXITY: u8 = 5;
 
 /// The audio codecs voxgate negotiates, in order of preference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,14 +73,13 @@ impl AudioCodec {
 pub(super) struct CodecError(&'static str);
 
 enum DecoderKind {
-    Opus(Box<opus_rs::OpusDecoder>),
+    Opus(Box<OpusDecoder>),
     G711(AudioCodec, Resampler),
 }
 
 /// Caller audio: RTP payloads → PCM16 at 24 kHz.
 pub(super) struct Decoder {
     kind: DecoderKind,
-    scratch: Vec<f32>,
     narrow: Vec<i16>,
 }
 
@@ -90,7 +88,8 @@ impl Decoder {
     pub(super) fn new(codec: AudioCodec) -> Result<Self, CodecError> {
         let kind = match codec {
             AudioCodec::Opus => DecoderKind::Opus(Box::new(
-                opus_rs::OpusDecoder::new(RATE_HZ as i32, 1).map_err(CodecError)?,
+                OpusDecoder::with_rate(SampleRate::Hz24k)
+                    .map_err(|_| CodecError("the Opus decoder cannot start"))?,
             )),
             other => DecoderKind::G711(
                 other,
@@ -100,39 +99,21 @@ impl Decoder {
         };
         Ok(Self {
             kind,
-            scratch: vec![0.0; MAX_DECODED],
             narrow: Vec::new(),
         })
     }
 
-    /// Appends the payload's audio to `out`. A packet the decoder refuses (or panics on: the
-    /// bytes come from the network) is dropped, and the Opus state starts over.
+    /// Appends the payload's audio to `out`. A packet the decoder refuses (the bytes come from
+    /// the network) is dropped; nothing is appended for it.
     pub(super) fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError> {
         if payload.is_empty() || payload.len() > MAX_PACKET {
             return Err(CodecError("empty or oversized audio packet"));
         }
         match &mut self.kind {
-            DecoderKind::Opus(decoder) => {
-                let scratch = &mut self.scratch;
-                let decoded = catch_unwind(AssertUnwindSafe(|| {
-                    decoder.decode(payload, MAX_DECODED, scratch)
-                }));
-                match decoded {
-                    Ok(Ok(count)) => {
-                        out.extend(
-                            self.scratch[..count.min(MAX_DECODED)]
-                                .iter()
-                                .map(|s| to_i16(*s)),
-                        );
-                        Ok(())
-                    }
-                    Ok(Err(message)) => Err(CodecError(message)),
-                    Err(_) => {
-                        *self = Self::new(AudioCodec::Opus)?;
-                        Err(CodecError("the Opus decoder failed on a packet"))
-                    }
-                }
-            }
+            DecoderKind::Opus(decoder) => decoder
+                .decode(payload, out)
+                .map(|_| ())
+                .map_err(|_| CodecError("the Opus decoder refused a packet")),
             DecoderKind::G711(codec, up) => {
                 self.narrow.clear();
                 match codec {
@@ -146,13 +127,8 @@ impl Decoder {
     }
 }
 
-fn to_i16(sample: f32) -> i16 {
-    // `as` saturates; NaN becomes 0.
-    (sample * 32768.0).round() as i16
-}
-
 enum EncoderKind {
-    Opus(Box<opus_rs::OpusEncoder>),
+    Opus(Box<OpusEncoder>),
     G711(AudioCodec, Resampler),
 }
 
@@ -166,13 +142,10 @@ impl Encoder {
     /// An encoder for `codec`.
     pub(super) fn new(codec: AudioCodec) -> Result<Self, CodecError> {
         let kind = match codec {
-            AudioCodec::Opus => {
-                let mut encoder =
-                    opus_rs::OpusEncoder::new(RATE_HZ as i32, 1, opus_rs::Application::Voip)
-                        .map_err(CodecError)?;
-                encoder.bitrate_bps = OPUS_BITRATE;
-                EncoderKind::Opus(Box::new(encoder))
-            }
+            AudioCodec::Opus => EncoderKind::Opus(Box::new(
+                OpusEncoder::with_rate(SampleRate::Hz24k, OPUS_BITRATE, OPUS_COMPLEXITY)
+                    .map_err(|_| CodecError("the Opus encoder cannot start"))?,
+            )),
             other => EncoderKind::G711(
                 other,
                 Resampler::new(SampleRate::Hz24k, SampleRate::Hz8k)
@@ -191,20 +164,9 @@ impl Encoder {
             return Err(CodecError("an audio frame is 20 ms"));
         }
         match &mut self.kind {
-            EncoderKind::Opus(encoder) => {
-                let mut packet = vec![0u8; MAX_PACKET];
-                let encoded = catch_unwind(AssertUnwindSafe(|| {
-                    encoder.encode_i16(frame, FRAME_SAMPLES, &mut packet)
-                }));
-                match encoded {
-                    Ok(Ok(len)) => {
-                        packet.truncate(len);
-                        Ok(packet)
-                    }
-                    Ok(Err(message)) => Err(CodecError(message)),
-                    Err(_) => Err(CodecError("the Opus encoder failed on a frame")),
-                }
-            }
+            EncoderKind::Opus(encoder) => encoder
+                .encode(frame)
+                .map_err(|_| CodecError("the Opus encoder failed on a frame")),
             EncoderKind::G711(codec, down) => {
                 self.narrow.clear();
                 down.process(frame, &mut self.narrow);

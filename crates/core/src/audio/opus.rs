@@ -15,6 +15,7 @@
 //! reported as [`OpusErrorKind::Internal`] (the codec is rebuilt), so a hostile packet ends neither
 //! the call nor the task. That panic is still printed by the panic hook.
 
+use super::SampleRate;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Samples in one 20 ms frame at 48 kHz, the only frame size [`OpusEncoder::encode`] takes.
@@ -95,6 +96,7 @@ fn to_pcm16(sample: f32) -> i16 {
 /// Decodes one Opus stream (one RTP SSRC) to 48 kHz mono PCM.
 pub struct OpusDecoder {
     codec: opus_rs::OpusDecoder,
+    rate: SampleRate,
     /// The codec's float output for one packet.
     scratch: Vec<f32>,
 }
@@ -108,10 +110,22 @@ impl std::fmt::Debug for OpusDecoder {
 impl OpusDecoder {
     /// A decoder of 48 kHz mono output, starting from silence.
     pub fn new() -> Result<Self, OpusError> {
+        Self::with_rate(SampleRate::Hz48k)
+    }
+
+    /// A decoder of mono output at `rate` (Opus decodes natively to 8, 16, 24 or 48 kHz, so
+    /// no resampler is needed; the RTP clock stays 48 kHz). `decode` and `conceal` then count
+    /// samples at that rate (a 20 ms frame is `rate / 50`).
+    pub fn with_rate(rate: SampleRate) -> Result<Self, OpusError> {
         Ok(Self {
-            codec: new_decoder()?,
+            codec: new_decoder(rate)?,
+            rate,
             scratch: vec![0.0; MAX_PACKET_SAMPLES],
         })
+    }
+
+    fn frame_samples(&self) -> usize {
+        frame_samples(self.rate)
     }
 
     /// Decodes one packet (any frame size the packet carries) to 48 kHz mono PCM appended to
@@ -139,22 +153,23 @@ impl OpusDecoder {
     /// continue the last pitch period with decaying gain, CELT streams repeat or shape noise.
     /// Before the first packet, and should the codec ever fail here, it appends silence.
     pub fn conceal(&mut self, out: &mut Vec<i16>) -> usize {
+        let frame = self.frame_samples();
         let (codec, scratch) = (&mut self.codec, &mut self.scratch);
         let result = guarded(
-            || codec.decode(&[], OPUS_FRAME_SAMPLES, scratch),
+            || codec.decode(&[], frame, scratch),
             OpusErrorKind::Internal,
         );
         match self.append(result, out) {
-            Ok(OPUS_FRAME_SAMPLES) => OPUS_FRAME_SAMPLES,
+            Ok(decoded) if decoded == frame => frame,
             Ok(other) => {
                 // Not reachable with opus-rs 0.1.40; keep the 20 ms promise regardless.
                 out.truncate(out.len() - other);
-                out.resize(out.len() + OPUS_FRAME_SAMPLES, 0);
-                OPUS_FRAME_SAMPLES
+                out.resize(out.len() + frame, 0);
+                frame
             }
             Err(_) => {
-                out.resize(out.len() + OPUS_FRAME_SAMPLES, 0);
-                OPUS_FRAME_SAMPLES
+                out.resize(out.len() + frame, 0);
+                frame
             }
         }
     }
@@ -178,7 +193,7 @@ impl OpusDecoder {
             }
             Err(error) => {
                 if error.kind() == OpusErrorKind::Internal {
-                    self.codec = new_decoder()?;
+                    self.codec = new_decoder(self.rate)?;
                 }
                 Err(error)
             }
@@ -186,16 +201,20 @@ impl OpusDecoder {
     }
 }
 
-fn new_decoder() -> Result<opus_rs::OpusDecoder, OpusError> {
-    guarded(
-        || opus_rs::OpusDecoder::new(RATE_HZ, 1),
-        OpusErrorKind::Internal,
-    )
+fn new_decoder(rate: SampleRate) -> Result<opus_rs::OpusDecoder, OpusError> {
+    let hz = i32::try_from(rate.hz()).unwrap_or(RATE_HZ);
+    guarded(|| opus_rs::OpusDecoder::new(hz, 1), OpusErrorKind::Internal)
+}
+
+/// Samples in one 20 ms frame at `rate`.
+fn frame_samples(rate: SampleRate) -> usize {
+    usize::try_from(rate.samples_per_ms() * 20).unwrap_or(OPUS_FRAME_SAMPLES)
 }
 
 /// Encodes 48 kHz mono PCM, 20 ms per packet, for a VoIP stream.
 pub struct OpusEncoder {
     codec: opus_rs::OpusEncoder,
+    rate: SampleRate,
     bitrate: u32,
     complexity: u8,
     packet: Vec<u8>,
@@ -219,6 +238,11 @@ impl OpusEncoder {
     /// 15-20 kb/s while CBR costs little quality (speech correlation 0.95 against 0.96 at
     /// 24 kb/s).
     pub fn new(bitrate: u32, complexity: u8) -> Result<Self, OpusError> {
+        Self::with_rate(SampleRate::Hz48k, bitrate, complexity)
+    }
+
+    /// Like [`new`](Self::new), for mono PCM at `rate` (20 ms is then `rate / 50` samples).
+    pub fn with_rate(rate: SampleRate, bitrate: u32, complexity: u8) -> Result<Self, OpusError> {
         if !(6_000..=510_000).contains(&bitrate) {
             return Err(OpusError::new(
                 OpusErrorKind::Config,
@@ -232,42 +256,47 @@ impl OpusEncoder {
             ));
         }
         Ok(Self {
-            codec: new_encoder(bitrate, complexity)?,
+            codec: new_encoder(rate, bitrate, complexity)?,
+            rate,
             bitrate,
             complexity,
             packet: vec![0; MAX_PACKET_BYTES],
         })
     }
 
-    /// Encodes exactly one 20 ms frame ([`OPUS_FRAME_SAMPLES`] samples) into one packet.
+    /// Encodes exactly one 20 ms frame ([`OPUS_FRAME_SAMPLES`] samples at 48 kHz) into one
+    /// packet.
     pub fn encode(&mut self, frame: &[i16]) -> Result<Vec<u8>, OpusError> {
-        if frame.len() != OPUS_FRAME_SAMPLES {
+        let expected = frame_samples(self.rate);
+        if frame.len() != expected {
             return Err(OpusError::new(
                 OpusErrorKind::FrameLength,
-                format!(
-                    "a frame is {OPUS_FRAME_SAMPLES} samples, not {}",
-                    frame.len()
-                ),
+                format!("a frame is {expected} samples, not {}", frame.len()),
             ));
         }
         let (codec, packet) = (&mut self.codec, &mut self.packet);
         match guarded(
-            || codec.encode_i16(frame, OPUS_FRAME_SAMPLES, packet),
+            || codec.encode_i16(frame, expected, packet),
             OpusErrorKind::Internal,
         ) {
             Ok(written) => Ok(self.packet[..written.min(MAX_PACKET_BYTES)].to_vec()),
             Err(error) => {
                 // The codec's state may be half-updated: start the stream over.
-                self.codec = new_encoder(self.bitrate, self.complexity)?;
+                self.codec = new_encoder(self.rate, self.bitrate, self.complexity)?;
                 Err(error)
             }
         }
     }
 }
 
-fn new_encoder(bitrate: u32, complexity: u8) -> Result<opus_rs::OpusEncoder, OpusError> {
+fn new_encoder(
+    rate: SampleRate,
+    bitrate: u32,
+    complexity: u8,
+) -> Result<opus_rs::OpusEncoder, OpusError> {
+    let hz = i32::try_from(rate.hz()).unwrap_or(RATE_HZ);
     let mut codec = guarded(
-        || opus_rs::OpusEncoder::new(RATE_HZ, 1, opus_rs::Application::Voip),
+        || opus_rs::OpusEncoder::new(hz, 1, opus_rs::Application::Voip),
         OpusErrorKind::Internal,
     )?;
     codec.bitrate_bps = i32::try_from(bitrate).unwrap_or(i32::MAX);

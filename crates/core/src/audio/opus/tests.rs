@@ -292,3 +292,26 @@ fn arbitrary_bytes_never_panic_the_decoder() {
         assert!(out.len() <= MAX_PACKET_SAMPLES);
     }
 }
+
+#[test]
+fn a_24_khz_stream_round_trips_and_conceals_in_24_khz_frames() {
+    let mut encoder = OpusEncoder::with_rate(SampleRate::Hz24k, 32_000, 5).expect("encoder");
+    let mut decoder = OpusDecoder::with_rate(SampleRate::Hz24k).expect("decoder");
+    let signal = crate::audio::tone::tone(440.0, 8000, SampleRate::Hz24k, 480 * 25);
+    let mut out = Vec::new();
+    for frame in signal.chunks(480) {
+        let packet = encoder
+            .encode(frame)
+            .expect("20 ms at 24 kHz is 480 samples");
+        assert_eq!(decoder.decode(&packet, &mut out).expect("decodes"), 480);
+    }
+    assert!(
+        crate::audio::rms_dbfs(&out[480 * 5..]) > -20.0,
+        "the tone survives"
+    );
+    assert_eq!(decoder.conceal(&mut out), 480);
+    assert!(
+        encoder.encode(&signal[..960]).is_err(),
+        "48 kHz frames are refused"
+    );
+}
