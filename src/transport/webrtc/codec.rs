@@ -127,6 +127,18 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    /// Audio for one lost 20 ms packet: the Opus codec's own concealment, silence for G.711.
+    pub(super) fn conceal(&mut self, out: &mut Vec<i16>) {
+        match &mut self.kind {
+            DecoderKind::Opus(decoder) => {
+                decoder.conceal(out);
+            }
+            DecoderKind::G711(..) => out.resize(out.len() + FRAME_SAMPLES, 0),
+        }
+    }
+}
+
 enum EncoderKind {
     Opus(Box<OpusEncoder>),
     G711(AudioCodec, Resampler),

@@ -6,13 +6,24 @@ use super::super::{
     playout::{Frame, Playout},
 };
 use crate::transport::ws::message::{pcm16_from_bytes, pcm16_to_bytes};
+use std::time::Duration;
 use std::time::Instant;
 use str0m::{
     Rtc,
     format::PayloadParams,
     media::{Frequency, MediaData, MediaTime, Mid, Pt},
 };
-use voxgate_core::session::{AudioChunk, AudioFormat, MarkId};
+use voxgate_core::{
+    audio::{Playout as Received, PlayoutBuffer},
+    session::{AudioChunk, AudioFormat, MarkId},
+};
+
+/// Caller packets held before playout starts: 60 ms absorbs network jitter on a call.
+const JITTER_TARGET: usize = 3;
+/// Most caller packets held (500 ms); beyond that the oldest go.
+const JITTER_CAPACITY: usize = 25;
+/// One packet's worth of caller audio.
+const PACKET_TIME: Duration = Duration::from_millis(20);
 
 /// The session's audio format.
 pub(in crate::transport::webrtc) const SESSION_FORMAT: AudioFormat =
@@ -31,8 +42,47 @@ pub(super) struct Audio {
     mid: Option<Mid>,
     sending: Option<Sending>,
     decoder: Option<(AudioCodec, Decoder)>,
+    /// Caller packets in sequence order, repaired for reordering and loss.
+    jitter: Jitter,
     playout: Playout,
     decoded: Vec<i16>,
+}
+
+/// The caller's side of playout: a buffer of packets and the clock that drains it, one packet
+/// per 20 ms from the moment it first filled to its target.
+struct Jitter {
+    buffer: PlayoutBuffer<std::sync::Arc<[u8]>>,
+    /// (when playout started, packets played since)
+    clock: Option<(Instant, u32)>,
+}
+
+impl Default for Jitter {
+    fn default() -> Self {
+        Self {
+            buffer: PlayoutBuffer::new(JITTER_TARGET, JITTER_CAPACITY),
+            clock: None,
+        }
+    }
+}
+
+impl Jitter {
+    /// Packets due by `now`: one to try starting with, then one per 20 ms since the start.
+    fn due(&self, now: Instant) -> u32 {
+        match self.clock {
+            None => 1,
+            Some((start, played)) => {
+                let elapsed =
+                    now.saturating_duration_since(start).as_millis() / PACKET_TIME.as_millis();
+                u32::try_from(elapsed + 1)
+                    .unwrap_or(u32::MAX)
+                    .saturating_sub(played)
+            }
+        }
+    }
+
+    fn played_one(&mut self, now: Instant) {
+        self.clock = Some(self.clock.map_or((now, 1), |(start, n)| (start, n + 1)));
+    }
 }
 
 impl Audio {
@@ -72,7 +122,9 @@ impl Audio {
         self.sending.as_ref().map(|sending| sending.codec)
     }
 
-    /// Decodes one incoming packet into session audio; `None` for other media or a bad packet.
+    /// Takes one incoming packet into the jitter buffer and returns the session audio now due
+    /// from it (in sequence order, with the codec's concealment for packets that never came);
+    /// `None` for other media or when nothing is due yet.
     pub(super) fn incoming(&mut self, data: &MediaData) -> Option<AudioChunk> {
         if Some(data.mid) != self.mid {
             return None;
@@ -80,10 +132,34 @@ impl Audio {
         let codec = AudioCodec::of(data.params.spec().codec)?;
         if self.decoder.as_ref().map(|(c, _)| *c) != Some(codec) {
             self.decoder = Some((codec, Decoder::new(codec).ok()?));
+            self.jitter = Jitter::default();
         }
         let (_, decoder) = self.decoder.as_mut()?;
+        let jitter = &mut self.jitter;
+        jitter
+            .buffer
+            .push(data.seq_range.start().as_u16(), data.data.clone());
+        let now = data.network_time;
         self.decoded.clear();
-        decoder.decode(&data.data, &mut self.decoded).ok()?;
+        for _ in 0..jitter.due(now).min(JITTER_CAPACITY as u32) {
+            match jitter.buffer.pop() {
+                Received::Frame(packet) => {
+                    if decoder.decode(&packet, &mut self.decoded).is_err() {
+                        decoder.conceal(&mut self.decoded);
+                    }
+                }
+                Received::Lost => decoder.conceal(&mut self.decoded),
+                Received::Waiting => {
+                    // Empty or refilling after an underrun: playout restarts once it is full.
+                    jitter.clock = None;
+                    break;
+                }
+            }
+            jitter.played_one(now);
+        }
+        if self.decoded.is_empty() {
+            return None;
+        }
         Some(AudioChunk {
             format: SESSION_FORMAT,
             data: pcm16_to_bytes(&self.decoded),
@@ -143,5 +219,31 @@ impl Audio {
                 payload,
             )
             .map_err(|error| error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jitter_clock_plays_one_packet_per_20_ms_from_when_it_started() {
+        let mut jitter = Jitter::default();
+        let start = Instant::now();
+        assert_eq!(jitter.due(start), 1, "try to start");
+        jitter.played_one(start);
+        assert_eq!(jitter.due(start + Duration::from_millis(10)), 0);
+        assert_eq!(jitter.due(start + Duration::from_millis(20)), 1);
+        assert_eq!(
+            jitter.due(start + Duration::from_millis(65)),
+            3,
+            "packets that came late are caught up, one per 20 ms elapsed"
+        );
+        jitter.clock = None;
+        assert_eq!(
+            jitter.due(start + Duration::from_secs(5)),
+            1,
+            "after an underrun, start over"
+        );
     }
 }
