@@ -5,9 +5,11 @@
 //! frame holding the chunk's last sample has been released: that is how barge-in truncation knows
 //! what the caller heard. Clearing drops the queue and its marks at once.
 //!
-//! STAND-IN: `voxgate_core::audio::playout::PlayoutBuffer` and `voxgate_core::audio::pacer::Pacer`
-//! are being written in the core; replace this file with them once they land. Sans-IO: time is an
-//! argument.
+//! The core's `audio::Pacer` does the same job without a media clock (it restarts its grid
+//! after a late tick instead of catching up a little, and does not stamp frames); this one stamps
+//! each frame with the instant it is due, which str0m's writer takes as the frame's wall-clock
+//! time. Folding the two into one is left for the SIP leg, which needs the core's behaviour.
+//! Sans-IO: time is an argument.
 
 use super::codec::FRAME_SAMPLES;
 use std::{
