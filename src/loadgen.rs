@@ -6,11 +6,14 @@
 //! 20 ms μ-law frames at real-time pace from a fixture, echoing marks. It reports completed calls,
 //! late and dropped frames, turn latency, voxgate's CPU and memory per call, and voxgate's own
 //! event-handling latency (from its metrics). Targets are loopback only, by construction.
+//! With `--transport webrtc` the callers are WebRTC clients instead (`webrtc.rs`): a call token,
+//! an SDP offer to `POST /v1/calls/webrtc`, then Opus over DTLS-SRTP on loopback UDP.
 
 mod caller;
 mod failover;
 mod report;
 mod server;
+mod webrtc;
 
 use crate::provider::sim::{ConnectFaults, Simulator, TurnFaults};
 use anyhow::Context;
@@ -35,6 +38,18 @@ pub struct LoadgenOptions {
     pub server_binary: PathBuf,
     /// A fault to inject, if any.
     pub fault: Option<Fault>,
+    /// How the callers reach voxgate.
+    pub transport: Transport,
+}
+
+/// How the simulated callers reach voxgate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// A signed Twilio voice webhook, then a Twilio media stream (μ-law over a WebSocket).
+    #[default]
+    Twilio,
+    /// A WebRTC client: SDP offer over HTTP, Opus over DTLS-SRTP, events on a data channel.
+    Webrtc,
 }
 
 /// Faults a load run can inject.
@@ -72,6 +87,14 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
         });
     }
     let server = server::Server::spawn(&options.server_binary, &simulator.base_url()).await?;
+    let webrtc = match options.transport {
+        Transport::Twilio => None,
+        Transport::Webrtc => Some(webrtc::Callers {
+            base: server.target().base,
+            api_key: failover::tenant_key(&server.target().base, server.admin_key()).await?,
+            pcm: Arc::new(webrtc::fixture_pcm(&audio)?),
+        }),
+    };
     let audio = Arc::new(audio);
     let baseline = server.sample()?;
     let sampler = server.start_sampling();
@@ -82,8 +105,12 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
         let target = server.target();
         let audio = audio.clone();
         let duration = Duration::from_secs(options.duration_seconds);
+        let webrtc = webrtc.clone();
         tasks.push(tokio::spawn(async move {
-            caller::place(index, &target, &audio, duration).await
+            match webrtc {
+                Some(callers) => webrtc::place(index, &callers, duration).await,
+                None => caller::place(index, &target, &audio, duration).await,
+            }
         }));
         tokio::time::sleep(gap).await;
     }

@@ -53,6 +53,10 @@ enum Command {
         /// and the report adds failover times and lost utterances.
         #[arg(long, value_enum)]
         fault: Option<voxgate::loadgen::Fault>,
+        /// How the callers reach voxgate: `twilio` (webhook + media stream) or `webrtc`
+        /// (SDP offer, Opus over DTLS-SRTP, events data channel).
+        #[arg(long, value_enum, default_value_t = voxgate::loadgen::Transport::Twilio)]
+        transport: voxgate::loadgen::Transport,
     },
     /// Run the OpenAI Realtime provider simulator on 127.0.0.1 (Ctrl-C stops it).
     Sim {
@@ -119,6 +123,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             duration_seconds,
             fixture,
             fault,
+            transport,
         } => {
             let options = voxgate::loadgen::LoadgenOptions {
                 calls,
@@ -126,6 +131,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 duration_seconds,
                 fixture,
                 fault,
+                transport,
                 server_binary: std::env::current_exe().context("locating the voxgate binary")?,
             };
             voxgate::loadgen::run(options).await

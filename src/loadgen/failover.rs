@@ -48,7 +48,7 @@ async fn all_pages(base: &str, path: &str, key: &str) -> anyhow::Result<Vec<Valu
 
 /// A key for the default tenant (where the load generator's calls land), minted with the
 /// admin key.
-async fn tenant_key(base: &str, admin_key: &str) -> anyhow::Result<String> {
+pub(super) async fn tenant_key(base: &str, admin_key: &str) -> anyhow::Result<String> {
     let tenants: Value = http_client()
         .get(format!("{base}/v1/tenants"))
         .bearer_auth(admin_key)

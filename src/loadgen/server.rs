@@ -73,6 +73,10 @@ impl Server {
             .env("VOXGATE_OPENAI_BASE_URL", provider_base_url)
             .env("VOXGATE_TWILIO_AUTH_TOKEN", &target.twilio_token)
             .env("VOXGATE_ADMIN_KEY", &admin_key)
+            .env(
+                "VOXGATE_WEBRTC_MAX_CALLS_PER_TENANT",
+                super::MAX_CALLS.to_string(),
+            )
             .env("VOXGATE_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -16,7 +16,7 @@
 //! [`WebRtc::start`] (or on first use). Owns no session logic: the driver and the session decide.
 
 mod codec;
-mod crypto;
+pub(crate) mod crypto;
 mod endpoint;
 mod peer;
 mod playout;

@@ -22,7 +22,7 @@ use str0m::crypto::{CryptoError, Sha1HmacProvider, Sha1Provider, Sha256Provider}
 pub(super) use cert::self_signed;
 
 /// The provider every `Rtc` of this process uses.
-pub(super) fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     static SRTP: srtp::RustCryptoSrtp = srtp::RustCryptoSrtp;
     static HASHES: Hashes = Hashes;
     static DTLS: Dtls = Dtls;
