@@ -297,8 +297,10 @@ impl Peer {
                 };
             }
             Event::MediaData(data) if !self.hung_up => {
+                // Every packet counts as received, whether the jitter buffer plays it now, later
+                // (with others in one chunk) or never (too late).
+                metrics::counter!(telemetry::AUDIO_FRAMES_IN).increment(1);
                 if let Some(chunk) = self.audio.incoming(&data) {
-                    metrics::counter!(telemetry::AUDIO_FRAMES_IN).increment(1);
                     self.notify(ClientEvent::Audio(chunk));
                 }
             }
