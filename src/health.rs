@@ -98,23 +98,3 @@ pub trait ProviderHealth: Send + Sync + fmt::Debug {
     /// may go now.
     fn retry_after(&self, target: &Target) -> Option<Duration>;
 }
-
-/// Health that admits everything and remembers nothing: for tests of a single component.
-#[derive(Debug, Default)]
-pub struct AlwaysHealthy;
-
-impl ProviderHealth for AlwaysHealthy {
-    fn admit(&self, _target: &Target) -> bool {
-        true
-    }
-
-    fn record(&self, _target: &Target, _outcome: Outcome) {}
-
-    fn may_retry(&self, _target: &Target) -> bool {
-        true
-    }
-
-    fn retry_after(&self, _target: &Target) -> Option<Duration> {
-        None
-    }
-}

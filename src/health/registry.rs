@@ -170,6 +170,16 @@ impl HealthRegistry {
         target: &Target,
         f: impl FnOnce(&mut Entry, Instant) -> (R, Option<Transition>),
     ) -> R {
+        self.update(target, true, f)
+    }
+
+    /// [`with_entry`](Self::with_entry) for a change this node saw (`local`) or heard of.
+    fn update<R>(
+        &self,
+        target: &Target,
+        local: bool,
+        f: impl FnOnce(&mut Entry, Instant) -> (R, Option<Transition>),
+    ) -> R {
         let now = Instant::now();
         let (result, transitions) = {
             let mut entries = lock(&self.entries);
@@ -190,7 +200,7 @@ impl HealthRegistry {
             (result, transitions)
         };
         for transition in transitions {
-            self.changed(target, &transition, true);
+            self.changed(target, &transition, local);
         }
         result
     }
@@ -277,29 +287,13 @@ impl HealthRegistry {
 
     /// Another node's news about `target`.
     pub(super) fn remote(&self, target: &Target, open_until: Option<Instant>) {
-        let now = Instant::now();
-        let transition = {
-            let mut entries = lock(&self.entries);
-            let entry = entries
-                .entry(target.clone())
-                .or_insert_with(|| self.new_entry(target));
+        self.update(target, false, |entry, now| {
             let transition = match open_until {
                 Some(until) => entry.breaker.force_open(now, until),
                 None => entry.breaker.force_close(now),
             };
-            if let Some(transition) = &transition {
-                entry.last_change = Some(ChangeRecord {
-                    at: time::OffsetDateTime::now_utc(),
-                    from: transition.from.as_str(),
-                    to: transition.to.as_str(),
-                    reason: transition.reason.as_str(),
-                });
-            }
-            transition
-        };
-        if let Some(transition) = transition {
-            self.changed(target, &transition, false);
-        }
+            ((), transition)
+        });
     }
 }
 

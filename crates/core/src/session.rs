@@ -214,11 +214,6 @@ impl Session {
         Output::Timeout(next)
     }
 
-    /// Caller audio kept for replay into another provider, oldest first.
-    pub fn recent_caller_audio(&self) -> impl Iterator<Item = &AudioChunk> {
-        self.caller_audio.chunks()
-    }
-
     /// An event from the caller's side.
     pub fn handle_client(&mut self, now: Instant, event: ClientEvent) {
         if self.ended {
@@ -236,7 +231,7 @@ impl Session {
                 self.playback.played(mark);
                 self.finish_played_items();
                 self.renew_if_due(now);
-                self.end_if_line_done(now);
+                self.end_if_line_done();
                 self.at_turn_boundary(now);
             }
             ClientEvent::Dtmf(_) => {}

@@ -42,10 +42,6 @@ impl CallerAudio {
         }
     }
 
-    pub(super) fn chunks(&self) -> impl Iterator<Item = &AudioChunk> {
-        self.chunks.iter().map(|(_, chunk)| chunk)
-    }
-
     /// Stream position after the newest chunk.
     pub(super) fn end_ms(&self) -> u64 {
         self.end_ms
@@ -79,7 +75,7 @@ mod tests {
         for byte in 0..8u8 {
             audio.push(chunk(byte));
         }
-        let kept: Vec<u8> = audio.chunks().map(|c| c.data[0]).collect();
+        let kept: Vec<u8> = audio.since(0).map(|c| c.data[0]).collect();
         assert_eq!(kept, vec![3, 4, 5, 6, 7]);
         assert_eq!(audio.end_ms(), 160);
     }

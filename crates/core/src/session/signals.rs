@@ -37,7 +37,7 @@ impl Session {
 
     pub(super) fn provider_error(&mut self, now: Instant, class: ErrorClass, code: &str) {
         if code.starts_with("pipeline.") {
-            self.all_paths_down(now, code);
+            self.all_paths_down(code);
             return;
         }
         match (class, code) {

@@ -71,7 +71,7 @@ impl Session {
     }
 
     /// Every path is down for this turn: apologise, and keep or end the call per the agent.
-    pub(super) fn all_paths_down(&mut self, now: Instant, code: &str) {
+    pub(super) fn all_paths_down(&mut self, code: &str) {
         self.first_audio_due = None;
         self.filler_due = None;
         self.turn_open = false;
@@ -88,7 +88,7 @@ impl Session {
         );
         if self.config.failover.all_down == AllDownPolicy::EndCall {
             self.end_after_line = true;
-            self.end_if_line_done(now);
+            self.end_if_line_done();
         }
     }
 
@@ -125,7 +125,7 @@ impl Session {
     }
 
     /// After the apology of an `EndCall` agent has played, the call ends.
-    pub(super) fn end_if_line_done(&mut self, _now: Instant) {
+    pub(super) fn end_if_line_done(&mut self) {
         if self.end_after_line && !self.playback.is_playing() {
             self.end(super::EndReason::ProviderFailure);
         }

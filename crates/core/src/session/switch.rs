@@ -121,7 +121,7 @@ impl Session {
             );
             if pending.to == Path::Pipeline && pending.caller_waiting {
                 // Nothing is left to try: apologise, and keep asking for the pipeline.
-                self.all_paths_down(now, "pipeline_unavailable");
+                self.all_paths_down("pipeline_unavailable");
             }
             self.outputs.push_back(Output::Switch {
                 to,

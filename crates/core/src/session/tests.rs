@@ -168,7 +168,7 @@ fn caller_audio_goes_to_the_provider_and_is_kept_for_replay() {
         ))]
     );
     assert_eq!(
-        h.session.recent_caller_audio().collect::<Vec<_>>(),
+        h.session.caller_audio.since(0).collect::<Vec<_>>(),
         vec![&chunk]
     );
 }
