@@ -40,6 +40,11 @@ pub const FAILOVER_SWITCH_SECONDS: &str = "voxgate_failover_switch_seconds";
 /// Circuit breaker state per provider target: 0 closed, 1 half-open, 2 open.
 pub const BREAKER_STATE: &str = "voxgate_breaker_state";
 
+/// WebRTC peers (connections) open on this node.
+pub const WEBRTC_PEERS: &str = "voxgate_webrtc_peers";
+/// WebRTC datagrams dropped before reaching a peer, by `why` (`unknown_source`, `shard_behind`).
+pub const WEBRTC_DATAGRAMS_DROPPED: &str = "voxgate_webrtc_datagrams_dropped_total";
+
 /// Installs the log subscriber. Call once, from `main`. Logs go to stderr, so that stdout carries
 /// only what a command prints (a minted key, a validation report).
 pub fn init_logging(config: &LogConfig) {

@@ -40,6 +40,8 @@ pub(super) struct NewPeer {
     pub call_id: Uuid,
     /// The negotiated `Rtc` (answer made, not yet polled).
     pub rtc: Rtc,
+    /// The ICE ufrag of our answer: the peer's STUN checks name it.
+    pub ufrag: String,
     /// Events for the session.
     pub events: mpsc::Sender<ClientEvent>,
     /// `started`, sent when the data channel opens.

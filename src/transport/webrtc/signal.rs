@@ -8,7 +8,7 @@
 
 use super::{
     WebRtc,
-    endpoint::Control,
+    endpoint::{Control, EndpointHandle},
     peer::{NewPeer, SESSION_FORMAT},
     registry::{self, Lookup},
     sdp::{self, MAX_SDP_BYTES, OfferProblem},
@@ -128,7 +128,8 @@ pub async fn offer_call(
                 format!("this tenant already has {cap} WebRTC calls on this server; end one first"),
             )
         })?;
-    let (rtc, answer) = negotiate(webrtc, offer.sdp).await?;
+    let (mut rtc, answer) = negotiate(webrtc, offer.sdp).await?;
+    let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
     let grant = call_token::redeem(key, state.hot.as_ref(), token, Audience::Webrtc, now)
         .await
         .map_err(|error| match error {
@@ -151,6 +152,7 @@ pub async fn offer_call(
     let new_peer = NewPeer {
         call_id,
         rtc,
+        ufrag,
         events: call.events.clone(),
         started: ServerMessage::Started {
             call_id: call_id.to_string(),
@@ -160,13 +162,8 @@ pub async fn offer_call(
         mode: call.mode,
         data_channel: offer.data_channel,
     };
-    let control = webrtc
-        .endpoint()
-        .await
-        .map_err(unavailable)?
-        .control
-        .clone();
-    if control
+    let endpoint = webrtc.endpoint().await.map_err(unavailable)?.clone();
+    if endpoint
         .send(Control::Add(Box::new(new_peer)))
         .await
         .is_err()
@@ -178,7 +175,7 @@ pub async fn offer_call(
             .await;
         return Err(unavailable("the WebRTC endpoint has stopped"));
     }
-    tokio::spawn(forward(call_id, call.commands, call.driver, control));
+    tokio::spawn(forward(call_id, call.commands, call.driver, endpoint));
     let location = format!("/v1/calls/webrtc/{call_id}");
     let mut response = (StatusCode::CREATED, answer.0).into_response();
     let headers = response.headers_mut();
@@ -241,10 +238,10 @@ async fn forward(
     call_id: Uuid,
     mut commands: tokio::sync::mpsc::Receiver<voxgate_core::session::ClientCommand>,
     driver: tokio::task::JoinHandle<()>,
-    control: tokio::sync::mpsc::Sender<Control>,
+    endpoint: EndpointHandle,
 ) {
     while let Some(command) = commands.recv().await {
-        if control
+        if endpoint
             .send(Control::Command(call_id, command))
             .await
             .is_err()
@@ -252,7 +249,7 @@ async fn forward(
             break;
         }
     }
-    let _ = control.send(Control::DriverDone(call_id)).await;
+    let _ = endpoint.send(Control::DriverDone(call_id)).await;
     let _ = driver.await;
     tracing::info!(%call_id, "Call finished.");
 }
@@ -290,7 +287,6 @@ pub async fn end_call(
     }
     let endpoint = webrtc.endpoint().await.map_err(unavailable)?;
     endpoint
-        .control
         .send(Control::End(call_id))
         .await
         .map_err(|_| unavailable("the WebRTC endpoint has stopped"))?;
