@@ -92,7 +92,7 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
         Transport::Webrtc => Some(webrtc::Callers {
             base: server.target().base,
             api_key: failover::tenant_key(&server.target().base, server.admin_key()).await?,
-            pcm: Arc::new(webrtc::fixture_pcm(&audio)?),
+            speech: Arc::new(webrtc::encode_fixture(&audio)?),
         }),
     };
     let audio = Arc::new(audio);

@@ -5,6 +5,10 @@
 //! until the duration is over, on a 20 ms clock that starts once ICE + DTLS are up; a frame sent a
 //! full period late counts as late. Turn latency is the time from the end of a speech stretch to
 //! the first non-silent agent frame after it. The call ends with `DELETE` on its `Location`.
+//!
+//! The fixture is Opus-encoded once per run and every caller sends those packets (from its own
+//! offset), so that the load generator spends its CPU on connections, not on encoding the same
+//! audio hundreds of times; voxgate still decodes every packet of every call.
 
 mod peer;
 
@@ -17,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 use str0m::change::SdpAnswer;
-use voxgate_core::audio::{Resampler, SampleRate, g711};
+use voxgate_core::audio::{OpusEncoder, Resampler, SampleRate, g711};
 
 const FRAME: Duration = Duration::from_millis(20);
 /// Samples in 20 ms at 24 kHz.
@@ -38,12 +42,33 @@ pub(super) struct Callers {
     pub(super) base: String,
     /// A key of the default tenant, to mint call tokens with.
     pub(super) api_key: String,
-    /// The fixture as PCM16 at 24 kHz.
-    pub(super) pcm: Arc<Vec<i16>>,
+    /// The fixture as 20 ms Opus packets.
+    pub(super) speech: Arc<EncodedFixture>,
+}
+
+/// The fixture as Opus packets (24 kHz, 32 kb/s CBR, as a browser would send), and one packet of
+/// silence.
+#[derive(Debug)]
+pub(super) struct EncodedFixture {
+    frames: Vec<Vec<u8>>,
+    silence: Vec<u8>,
+}
+
+/// Encodes the fixture (8 kHz μ-law) as 20 ms Opus packets at 24 kHz.
+pub(super) fn encode_fixture(ulaw: &[u8]) -> anyhow::Result<EncodedFixture> {
+    let pcm = fixture_pcm(ulaw)?;
+    let mut encoder = OpusEncoder::with_rate(SampleRate::Hz24k, 32_000, 5)?;
+    let frames = pcm
+        .chunks_exact(FRAME_SAMPLES)
+        .map(|frame| encoder.encode(frame))
+        .collect::<Result<Vec<_>, _>>()?;
+    let silence =
+        OpusEncoder::with_rate(SampleRate::Hz24k, 32_000, 5)?.encode(&[0; FRAME_SAMPLES])?;
+    Ok(EncodedFixture { frames, silence })
 }
 
 /// The fixture (8 kHz μ-law) as PCM16 at 24 kHz.
-pub(super) fn fixture_pcm(ulaw: &[u8]) -> anyhow::Result<Vec<i16>> {
+fn fixture_pcm(ulaw: &[u8]) -> anyhow::Result<Vec<i16>> {
     let mut narrow = Vec::with_capacity(ulaw.len());
     g711::ulaw_decode_into(ulaw, &mut narrow);
     let mut resampler = Resampler::new(SampleRate::Hz8k, SampleRate::Hz24k)?;
@@ -138,9 +163,8 @@ async fn call(index: usize, callers: &Callers, duration: Duration) -> anyhow::Re
         let _ = hang_up(callers, &live).await;
         anyhow::bail!("no ICE + DTLS connection within {CONNECT_TIMEOUT:?}");
     }
-    let pcm = &callers.pcm;
-    let offset = (index * 7919 * FRAME_SAMPLES) % pcm.len();
-    let silence = [0i16; FRAME_SAMPLES];
+    let speech = &callers.speech.frames;
+    let offset = (index * 7919) % speech.len();
     let frames = u64::try_from(duration.as_millis() / FRAME.as_millis())?;
     let begun = Instant::now();
     for seq in 0..frames {
@@ -150,11 +174,10 @@ async fn call(index: usize, callers: &Callers, duration: Duration) -> anyhow::Re
             stats.late_frames += 1;
         }
         let cycle = seq % (SPEECH_FRAMES + SILENCE_FRAMES);
-        let samples = if cycle < SPEECH_FRAMES {
-            let at = (offset + usize::try_from(seq)? * FRAME_SAMPLES) % (pcm.len() - FRAME_SAMPLES);
-            &pcm[at..at + FRAME_SAMPLES]
+        let packet = if cycle < SPEECH_FRAMES {
+            &speech[(offset + usize::try_from(seq)?) % speech.len()]
         } else {
-            &silence[..]
+            &callers.speech.silence
         };
         if cycle == SPEECH_FRAMES + SILENCE_FRAMES - 1 {
             stats.utterances += 1;
@@ -162,7 +185,7 @@ async fn call(index: usize, callers: &Callers, duration: Duration) -> anyhow::Re
         if cycle == SPEECH_FRAMES {
             peer.speech_ended(Instant::now());
         }
-        peer.send_audio(seq, samples)?;
+        peer.send_audio(seq, packet)?;
         stats.frames_sent += 1;
     }
     // Let the last packets leave (str0m may hold them until its next timeout) before hanging up.

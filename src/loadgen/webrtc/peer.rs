@@ -17,7 +17,7 @@ use str0m::{
     net::{Protocol, Receive},
 };
 use tokio::net::UdpSocket;
-use voxgate_core::audio::{OpusDecoder, OpusEncoder, SampleRate, rms_dbfs};
+use voxgate_core::audio::{OpusDecoder, SampleRate, rms_dbfs};
 
 /// The data channel that carries the call's JSON events.
 const EVENTS_LABEL: &str = "events";
@@ -48,7 +48,6 @@ pub(super) struct Peer {
     pt: Option<Pt>,
     rtc_due: Instant,
     connected: bool,
-    encoder: OpusEncoder,
     decoder: OpusDecoder,
     decoded: Vec<i16>,
     speech_ended: Option<Instant>,
@@ -83,7 +82,6 @@ impl Peer {
             pt: None,
             rtc_due: now,
             connected: false,
-            encoder: OpusEncoder::with_rate(SampleRate::Hz24k, 32_000, 5)?,
             decoder: OpusDecoder::with_rate(SampleRate::Hz24k)?,
             decoded: Vec::with_capacity(2048),
             speech_ended: None,
@@ -171,9 +169,8 @@ impl Peer {
         Ok(())
     }
 
-    /// Encodes one 20 ms frame (480 samples at 24 kHz) and sends it as RTP packet `seq`.
-    pub(super) fn send_audio(&mut self, seq: u64, samples: &[i16]) -> anyhow::Result<()> {
-        let payload = self.encoder.encode(samples)?;
+    /// Sends one 20 ms Opus packet as RTP packet `seq`.
+    pub(super) fn send_audio(&mut self, seq: u64, payload: &[u8]) -> anyhow::Result<()> {
         let pt = match self.pt {
             Some(pt) => pt,
             None => {
@@ -188,7 +185,7 @@ impl Peer {
             .writer(self.mid)
             .ok_or_else(|| anyhow::anyhow!("the audio section cannot send"))?;
         let time = MediaTime::new(seq * OPUS_TICKS_PER_FRAME, Frequency::FORTY_EIGHT_KHZ);
-        writer.write(pt, now, time, payload)?;
+        writer.write(pt, now, time, payload.to_vec())?;
         self.drain(now)
     }
 
@@ -235,11 +232,16 @@ impl Peer {
             }
             Event::MediaData(data) if data.mid == self.mid => {
                 self.heard.agent_frames += 1;
+                // Decoding is only needed to find the first loud frame of an answer.
+                let Some(ended) = self.speech_ended else {
+                    return;
+                };
                 self.decoded.clear();
-                let loud = self.decoder.decode(&data.data, &mut self.decoded).is_ok()
-                    && rms_dbfs(&self.decoded) > SILENT_DBFS;
-                if loud && let Some(ended) = self.speech_ended.take() {
+                if self.decoder.decode(&data.data, &mut self.decoded).is_ok()
+                    && rms_dbfs(&self.decoded) > SILENT_DBFS
+                {
                     self.heard.turn_latencies.push(ended.elapsed());
+                    self.speech_ended = None;
                 }
             }
             Event::ChannelData(data) if !data.binary => {
