@@ -17,7 +17,8 @@ pub(super) struct FailoverStats {
     pub(super) to_switch: Vec<Duration>,
     /// Failure detected → first agent audio on the new path, when the caller was waiting.
     pub(super) to_first_audio: Vec<Duration>,
-    /// Caller turns stored as user items, per call, by the caller's number.
+    /// Caller turns stored as user items, per call, by the caller's number (or the call id
+    /// when the call has none).
     pub(super) stored_turns: std::collections::HashMap<String, u64>,
 }
 
@@ -114,8 +115,9 @@ pub(super) async fn collect(base: &str, admin_key: &str) -> anyhow::Result<Failo
         let users = stored["transcript"].as_array().map_or(0, |items| {
             items.iter().filter(|i| i["role"] == "user").count()
         });
-        let caller = call["caller"].as_str().unwrap_or_default().to_owned();
-        *stats.stored_turns.entry(caller).or_default() += users as u64;
+        let caller = call["caller"].as_str().filter(|number| !number.is_empty());
+        let key = caller.unwrap_or(id).to_owned();
+        *stats.stored_turns.entry(key).or_default() += users as u64;
     }
     stats.to_switch.sort_unstable();
     stats.to_first_audio.sort_unstable();

@@ -12,7 +12,8 @@ pub(super) struct CallerStats {
     pub(super) late_frames: u64,
     pub(super) agent_frames: u64,
     pub(super) turn_latencies: Vec<Duration>,
-    /// The caller's number (how its stored call is found).
+    /// How its stored call is found: the caller's number, or the call id where the transport
+    /// has no caller number (WebRTC).
     pub(super) caller: String,
     /// Utterances the caller finished, each followed by its full pause.
     pub(super) utterances: u64,

@@ -154,8 +154,10 @@ async fn call(index: usize, callers: &Callers, duration: Duration) -> anyhow::Re
     let (mut peer, offer) = Peer::offer().await?;
     let (answer, live) = post_offer(callers, &token, offer).await?;
     peer.accept(answer)?;
+    // The stored call is found by its id (WebRTC calls carry no caller number).
+    let call_id = live.location.rsplit('/').next().unwrap_or_default();
     let mut stats = CallerStats {
-        caller: format!("webrtc-{index}"),
+        caller: call_id.to_owned(),
         ..CallerStats::default()
     };
     let connected = peer.run_until(Instant::now() + CONNECT_TIMEOUT, |peer| peer.is_connected());

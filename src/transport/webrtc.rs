@@ -19,7 +19,6 @@ mod codec;
 pub(crate) mod crypto;
 mod endpoint;
 mod peer;
-mod playout;
 mod registry;
 mod sdp;
 pub mod signal;

@@ -157,14 +157,14 @@ impl Peer {
     }
 
     /// The next instant [`Peer::tick`] has something to do.
-    pub(super) fn next_wake(&self, now: Instant) -> Instant {
+    pub(super) fn next_wake(&self) -> Instant {
         let mut wake = self.rtc_due;
         let mut consider = |at: Option<Instant>| {
             if let Some(at) = at {
                 wake = wake.min(at);
             }
         };
-        consider(self.audio.next_due(now));
+        consider(self.audio.next_due());
         consider(self.close_at);
         if !self.hung_up {
             match self.connected_at {

@@ -30,6 +30,9 @@ pub struct Tick {
     pub frame: Option<Vec<i16>>,
     /// Marks whose audio has now all been sent, in the order they were pushed.
     pub played: Vec<MarkId>,
+    /// The frame's instant on the grid (its media time: `now` when the grid restarted), when a
+    /// frame was sent.
+    pub slot: Option<Instant>,
 }
 
 /// Paces queued PCM out one frame per 20 ms and reports marks as their audio is sent.
@@ -84,17 +87,21 @@ impl Pacer {
     pub fn tick(&mut self, now: Instant) -> Tick {
         self.last_tick = Some(self.last_tick.map_or(now, |last| last.max(now)));
         let on_time = self.due.is_none_or(|due| now >= due);
+        let mut slot = None;
         let frame = (on_time && self.queue.len() >= self.frame_samples).then(|| {
-            self.due = Some(match self.due {
-                Some(due) if now < due + PERIOD => due + PERIOD,
-                _ => now + PERIOD,
-            });
+            let this_slot = match self.due {
+                Some(due) if now < due + PERIOD => due,
+                _ => now,
+            };
+            slot = Some(this_slot);
+            self.due = Some(this_slot + PERIOD);
             self.sent += self.frame_samples as u64;
             self.queue.drain(..self.frame_samples).collect()
         });
         Tick {
             frame,
             played: self.take_played(),
+            slot,
         }
     }
 

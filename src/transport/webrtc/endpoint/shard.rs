@@ -73,7 +73,7 @@ impl Shard {
             let wake = self
                 .peers
                 .values()
-                .map(|(peer, _)| peer.next_wake(now))
+                .map(|(peer, _)| peer.next_wake())
                 .min()
                 .unwrap_or(now + IDLE_WAKE);
             tokio::select! {
@@ -163,7 +163,7 @@ impl Shard {
         let now = Instant::now();
         let mut finished = Vec::new();
         for (id, (peer, _)) in &mut self.peers {
-            if peer.next_wake(now) <= now {
+            if peer.next_wake() <= now {
                 peer.tick(now, &mut self.out);
             }
             if peer.is_finished(now) {

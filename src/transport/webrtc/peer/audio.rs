@@ -1,10 +1,7 @@
 //! A peer's audio both ways: RTP payloads in → session audio (PCM16, 24 kHz); session audio →
 //! queued, paced 20 ms frames → RTP payloads out, in the codec the answer preferred.
 
-use super::super::{
-    codec::{AudioCodec, Decoder, Encoder, RATE_HZ},
-    playout::{Frame, Playout},
-};
+use super::super::codec::{AudioCodec, Decoder, Encoder, FRAME_SAMPLES, RATE_HZ};
 use crate::transport::ws::message::{pcm16_from_bytes, pcm16_to_bytes};
 use std::time::Duration;
 use std::time::Instant;
@@ -14,7 +11,7 @@ use str0m::{
     media::{Frequency, MediaData, MediaTime, Mid, Pt},
 };
 use voxgate_core::{
-    audio::{Playout as Received, PlayoutBuffer},
+    audio::{Pacer, Playout as Received, PlayoutBuffer},
     session::{AudioChunk, AudioFormat, MarkId},
 };
 
@@ -36,16 +33,40 @@ struct Sending {
     epoch: Instant,
 }
 
+/// A frame of agent audio ready to encode and send.
+#[derive(Debug)]
+pub(super) struct Frame {
+    /// 20 ms at 24 kHz; empty when only marks are reported.
+    pub samples: Vec<i16>,
+    /// Its place on the 20 ms grid: the frame's media time.
+    pub due: Instant,
+    /// Marks whose audio is now all sent.
+    pub marks: Vec<MarkId>,
+}
+
 /// The audio half of a peer.
-#[derive(Default)]
 pub(super) struct Audio {
     mid: Option<Mid>,
     sending: Option<Sending>,
     decoder: Option<(AudioCodec, Decoder)>,
     /// Caller packets in sequence order, repaired for reordering and loss.
     jitter: Jitter,
-    playout: Playout,
+    /// Agent audio, released one 20 ms frame per 20 ms (late ticks skipped, never burst).
+    pacer: Pacer,
     decoded: Vec<i16>,
+}
+
+impl Default for Audio {
+    fn default() -> Self {
+        Self {
+            mid: None,
+            sending: None,
+            decoder: None,
+            jitter: Jitter::default(),
+            pacer: Pacer::new(FRAME_SAMPLES),
+            decoded: Vec::new(),
+        }
+    }
 }
 
 /// The caller's side of playout: a buffer of packets and the clock that drains it, one packet
@@ -173,24 +194,34 @@ impl Audio {
             // The session speaks the format it was started with; anything else is a bug upstream.
             _ => Vec::new(),
         };
-        self.playout.push(&samples, mark);
+        self.pacer.push(&samples, Some(mark));
     }
 
-    /// Drops queued agent audio; how many milliseconds were dropped.
+    /// Drops queued agent audio and its marks; how many milliseconds were dropped.
     pub(super) fn clear(&mut self) -> u64 {
-        self.playout.clear() as u64 / 24
+        let dropped_ms = self.pacer.queued_ms();
+        self.pacer.clear();
+        dropped_ms
     }
 
-    /// When the next frame is due, once sending has started.
-    pub(super) fn next_due(&self, now: Instant) -> Option<Instant> {
+    /// When the next frame (or mark) is due, once sending has started.
+    pub(super) fn next_due(&self) -> Option<Instant> {
         self.sending.as_ref()?;
-        self.playout.next_due(now)
+        self.pacer.next_tick()
     }
 
-    /// The next due frame, once sending has started.
+    /// The frame (or marks) due at `now`, once sending has started. Call until `None`.
     pub(super) fn pop_due(&mut self, now: Instant) -> Option<Frame> {
         self.sending.as_ref()?;
-        self.playout.pop_due(now)
+        let tick = self.pacer.tick(now);
+        if tick.frame.is_none() && tick.played.is_empty() {
+            return None;
+        }
+        Some(Frame {
+            samples: tick.frame.unwrap_or_default(),
+            due: tick.slot.unwrap_or(now),
+            marks: tick.played,
+        })
     }
 
     /// Encodes and writes one frame (a mutation of `rtc`: drain it next).

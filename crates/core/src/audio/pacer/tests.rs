@@ -86,7 +86,8 @@ fn a_mark_with_nothing_queued_before_it_is_reported_at_the_next_tick() {
         pacer.tick(clock.at(3)),
         Tick {
             frame: None,
-            played: vec![7]
+            played: vec![7],
+            slot: None,
         }
     );
 }
@@ -134,12 +135,19 @@ fn a_late_tick_sends_one_frame_and_restarts_the_grid_without_a_burst() {
     let clock = Clock::new();
     let mut pacer = Pacer::new(FRAME);
     pacer.push(&ramp(0, 5 * FRAME), None);
-    assert!(pacer.tick(clock.at(0)).frame.is_some());
-    // The shell stalls for 100 ms: ticks at 20..=80 never happen.
-    assert!(pacer.tick(clock.at(100)).frame.is_some());
+    assert_eq!(pacer.tick(clock.at(0)).slot, Some(clock.at(0)));
+    assert_eq!(
+        pacer.tick(clock.at(27)).slot,
+        Some(clock.at(20)),
+        "on the grid"
+    );
+    // The shell stalls: ticks at 40..=80 never happen.
+    let late = pacer.tick(clock.at(100));
+    assert!(late.frame.is_some());
+    assert_eq!(late.slot, Some(clock.at(100)), "a late frame's slot is now");
     assert_eq!(pacer.next_tick(), Some(clock.at(120)), "restarted from now");
     assert_eq!(pacer.tick(clock.at(101)).frame, None, "no catching up");
-    assert_eq!(pacer.queued_ms(), 60);
+    assert_eq!(pacer.queued_ms(), 40);
     assert!(pacer.tick(clock.at(120)).frame.is_some());
 }
 
