@@ -9,6 +9,7 @@
 //! connect the provider, build the session, and spawn the call's driver.
 
 pub mod media_stream;
+pub mod sip;
 pub mod webrtc;
 pub mod ws;
 
