@@ -14,6 +14,7 @@
 //!   with incidents and measurements as outputs.
 
 mod caller_audio;
+mod dtmf;
 pub mod event;
 mod playback;
 mod renewal;
@@ -138,6 +139,8 @@ pub struct Session {
     recovery_waiting: bool,
     /// Pipeline restarts since its last completed answer.
     pipeline_restarts: u32,
+    /// Caller key presses being collected for the model.
+    digits: dtmf::Digits,
 }
 
 impl Session {
@@ -192,6 +195,7 @@ impl Session {
             end_after_line: false,
             recovery_waiting: false,
             pipeline_restarts: 0,
+            digits: dtmf::Digits::default(),
         }
     }
 
@@ -207,6 +211,7 @@ impl Session {
             self.renewal_deadline(),
             self.slo_deadline(),
             self.recovery_deadline(),
+            self.digits_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -234,7 +239,7 @@ impl Session {
                 self.end_if_line_done();
                 self.at_turn_boundary(now);
             }
-            ClientEvent::Dtmf(_) => {}
+            ClientEvent::Dtmf(digit) => self.digit_pressed(now, digit),
             ClientEvent::Hangup => self.end(EndReason::CallerHangup),
         }
     }
@@ -315,6 +320,7 @@ impl Session {
             return;
         }
         self.check_slo_deadlines(now);
+        self.digits_due(now);
         self.renew_if_due(now);
         self.at_turn_boundary(now);
         self.note_recovery_waiting(now);
@@ -382,6 +388,7 @@ impl Session {
         self.playback.complete_all();
         self.finish_played_items();
         self.flush_tool_results();
+        self.respond_to_digits();
         self.renew_if_due(now);
         self.at_turn_boundary(now);
     }

@@ -36,6 +36,7 @@ impl Session {
         for (call_id, output) in std::mem::take(&mut self.tool_results) {
             self.send_provider(ProviderCommand::ToolOutput { call_id, output });
         }
+        self.digits_answered();
         self.send_provider(ProviderCommand::CreateResponse { instructions: None });
     }
 }

@@ -77,11 +77,7 @@ type Marks = Vec<(Duration, u64)>;
 
 /// Drives the leg's timer from `start` to `end`, collecting (send time, packet bytes) and
 /// marks reported with their time.
-fn run_until(
-    leg: &mut RtpLeg,
-    start: Instant,
-    end: Instant,
-) -> (Vec<(Duration, Outgoing)>, Marks) {
+fn run_until(leg: &mut RtpLeg, start: Instant, end: Instant) -> (Vec<(Duration, Outgoing)>, Marks) {
     let (mut sent, mut marks) = (Vec::new(), Vec::new());
     let mut now = start;
     let mut collect = |leg: &mut RtpLeg, now: Instant| {
