@@ -13,6 +13,7 @@
 //! - the greeting at start, and the end of the call (hang-up, maximum duration, provider failure),
 //!   with incidents and measurements as outputs.
 
+mod call_control;
 mod caller_audio;
 mod dtmf;
 pub mod event;
@@ -51,6 +52,11 @@ pub struct SessionConfig {
     pub provider_session_max: Duration,
     /// Latency limits, paths and lines of failover.
     pub failover: FailoverConfig,
+    /// The agent's built-in call-control tools (`end_call`, `transfer_call`).
+    pub call_control: crate::agent::CallControl,
+    /// Whether the transport can transfer the call (SIP); without it `transfer_call` is not
+    /// handled (and the shell does not offer it).
+    pub can_transfer: bool,
 }
 
 impl Default for SessionConfig {
@@ -61,6 +67,8 @@ impl Default for SessionConfig {
             caller_audio_window: Duration::from_secs(30),
             provider_session_max: Duration::from_secs(55 * 60),
             failover: FailoverConfig::default(),
+            call_control: crate::agent::CallControl::default(),
+            can_transfer: false,
         }
     }
 }
@@ -141,6 +149,8 @@ pub struct Session {
     pipeline_restarts: u32,
     /// Caller key presses being collected for the model.
     digits: dtmf::Digits,
+    /// The agent asked to end or transfer the call; done once its answer has been played.
+    ending: Option<call_control::Ending>,
 }
 
 impl Session {
@@ -196,6 +206,7 @@ impl Session {
             recovery_waiting: false,
             pipeline_restarts: 0,
             digits: dtmf::Digits::default(),
+            ending: None,
         }
     }
 
@@ -237,6 +248,10 @@ impl Session {
                 self.finish_played_items();
                 self.renew_if_due(now);
                 self.end_if_line_done();
+                self.end_if_agent_done();
+                if self.ended {
+                    return;
+                }
                 self.at_turn_boundary(now);
             }
             ClientEvent::Dtmf(digit) => self.digit_pressed(now, digit),
@@ -389,6 +404,10 @@ impl Session {
         self.finish_played_items();
         self.flush_tool_results();
         self.respond_to_digits();
+        self.end_if_agent_done();
+        if self.ended {
+            return;
+        }
         self.renew_if_due(now);
         self.at_turn_boundary(now);
     }
