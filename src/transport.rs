@@ -9,6 +9,7 @@
 //! connect the provider, build the session, and spawn the call's driver.
 
 pub mod media_stream;
+pub mod sip;
 pub mod webrtc;
 pub mod ws;
 
@@ -106,7 +107,33 @@ pub async fn start_call(
     transport: &'static str,
     caller: Option<String>,
 ) -> StartedCall {
-    let agent = std::sync::Arc::new(agent.clone());
+    let options = CallOptions::default();
+    start_call_with(state, grant, agent, format, transport, caller, options).await
+}
+
+/// What a transport can do beyond carrying audio.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallOptions {
+    /// The transport can transfer the caller (SIP): the agent's `transfer_call` tool is offered.
+    pub can_transfer: bool,
+}
+
+/// [`start_call`] for a transport with `options`.
+pub async fn start_call_with(
+    state: &AppState,
+    grant: &CallGrant,
+    agent: &AgentSpec,
+    format: AudioFormat,
+    transport: &'static str,
+    caller: Option<String>,
+    options: CallOptions,
+) -> StartedCall {
+    // The built-in call-control tools are declared to every path like the agent's own tools;
+    // the session carries them out, so they have no webhook.
+    let mut agent = agent.clone();
+    let builtin = agent.call_control_tools(options.can_transfer);
+    agent.tools.extend(builtin);
+    let agent = std::sync::Arc::new(agent);
     let paths = std::sync::Arc::new(driver::CallPaths {
         agent: agent.clone(),
         format,
@@ -125,6 +152,8 @@ pub async fn start_call(
             max_duration: Duration::from_secs(agent.budget.max_call_seconds.into()),
             provider_session_max: state.calls.provider_session_max,
             failover: failover_config(&agent, paths.realtime_count(), path),
+            call_control: agent.call_control.clone(),
+            can_transfer: options.can_transfer,
             ..SessionConfig::default()
         },
     );

@@ -61,6 +61,7 @@ pub fn realtime(endpoint: RealtimeEndpoint, format: AudioFormat) -> ProbeFn {
         tools: Vec::new(),
         knowledge: None,
         failover: Default::default(),
+        call_control: Default::default(),
     });
     Arc::new(move || {
         let (endpoint, agent) = (endpoint.clone(), agent.clone());

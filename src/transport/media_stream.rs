@@ -270,7 +270,8 @@ impl Link {
             ClientCommand::Ended(_) => return false,
             ClientCommand::AgentSpeaking(_)
             | ClientCommand::Transcript { .. }
-            | ClientCommand::Mode(_) => return true,
+            | ClientCommand::Mode(_)
+            | ClientCommand::Transfer { .. } => return true,
         };
         for frame in frames {
             if !send_within(socket, Message::text(frame)).await {

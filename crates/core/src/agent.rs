@@ -71,6 +71,9 @@ pub struct AgentSpec {
     /// The agent's knowledge base, if it has one.
     #[serde(default)]
     pub knowledge: Option<KnowledgeRef>,
+    /// Built-in tools that let the model end or transfer the call.
+    #[serde(default)]
+    pub call_control: CallControl,
 }
 
 fn default_voice() -> String {
@@ -228,6 +231,84 @@ pub struct ToolSpec {
     /// HTTPS (or loopback HTTP) endpoint voxgate POSTs the arguments to.
     #[serde(default)]
     pub webhook: Option<String>,
+}
+
+/// Name of the built-in tool that ends the call.
+pub const END_CALL_TOOL: &str = "end_call";
+/// Name of the built-in tool that transfers the call.
+pub const TRANSFER_CALL_TOOL: &str = "transfer_call";
+
+/// Built-in call-control tools: voxgate itself (not a webhook) carries them out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallControl {
+    /// Offer the model `end_call`: the call ends once the current answer has been played.
+    pub end_call: bool,
+    /// Where the model may send the caller with `transfer_call` (offered only when non-empty and
+    /// the call's transport can transfer: SIP).
+    pub transfer_targets: Vec<TransferTarget>,
+}
+
+/// A place the caller can be transferred to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTarget {
+    /// What the model calls it: letters, digits, `_` and `-`, at most 64.
+    pub name: String,
+    /// A `sip:`, `sips:` or `tel:` URI.
+    pub uri: String,
+    /// When to choose it, for the model.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl AgentSpec {
+    /// The built-in tools this agent offers the model on a call (`can_transfer`: whether the
+    /// call's transport can transfer). They carry no webhook: the session handles them.
+    pub fn call_control_tools(&self, can_transfer: bool) -> Vec<ToolSpec> {
+        let control = &self.call_control;
+        let mut tools = Vec::new();
+        if control.end_call {
+            tools.push(ToolSpec {
+                name: END_CALL_TOOL.to_owned(),
+                description: "End the call. Say goodbye first; the call ends once that has \
+                              been played."
+                    .to_owned(),
+                parameters: serde_json::json!({"type": "object", "properties": {}}),
+                webhook: None,
+            });
+        }
+        if can_transfer && !control.transfer_targets.is_empty() {
+            let targets: Vec<String> = control
+                .transfer_targets
+                .iter()
+                .map(|target| match &target.description {
+                    Some(description) => format!("{}: {description}", target.name),
+                    None => target.name.clone(),
+                })
+                .collect();
+            let names: Vec<&str> = control
+                .transfer_targets
+                .iter()
+                .map(|target| target.name.as_str())
+                .collect();
+            tools.push(ToolSpec {
+                name: TRANSFER_CALL_TOOL.to_owned(),
+                description: format!(
+                    "Transfer the caller to another line. Tell them first; the transfer \
+                     happens once that has been played. Targets: {}.",
+                    targets.join("; ")
+                ),
+                parameters: serde_json::json!({
+                    "type": "object",
+                    "properties": {"target": {"type": "string", "enum": names}},
+                    "required": ["target"],
+                }),
+                webhook: None,
+            });
+        }
+        tools
+    }
 }
 
 /// Where the agent's knowledge lives: a folder of Markdown passages.

@@ -13,7 +13,9 @@
 //! - the greeting at start, and the end of the call (hang-up, maximum duration, provider failure),
 //!   with incidents and measurements as outputs.
 
+mod call_control;
 mod caller_audio;
+mod dtmf;
 pub mod event;
 mod playback;
 mod renewal;
@@ -50,6 +52,11 @@ pub struct SessionConfig {
     pub provider_session_max: Duration,
     /// Latency limits, paths and lines of failover.
     pub failover: FailoverConfig,
+    /// The agent's built-in call-control tools (`end_call`, `transfer_call`).
+    pub call_control: crate::agent::CallControl,
+    /// Whether the transport can transfer the call (SIP); without it `transfer_call` is not
+    /// handled (and the shell does not offer it).
+    pub can_transfer: bool,
 }
 
 impl Default for SessionConfig {
@@ -60,6 +67,8 @@ impl Default for SessionConfig {
             caller_audio_window: Duration::from_secs(30),
             provider_session_max: Duration::from_secs(55 * 60),
             failover: FailoverConfig::default(),
+            call_control: crate::agent::CallControl::default(),
+            can_transfer: false,
         }
     }
 }
@@ -138,6 +147,10 @@ pub struct Session {
     recovery_waiting: bool,
     /// Pipeline restarts since its last completed answer.
     pipeline_restarts: u32,
+    /// Caller key presses being collected for the model.
+    digits: dtmf::Digits,
+    /// The agent asked to end or transfer the call; done once its answer has been played.
+    ending: Option<call_control::Ending>,
 }
 
 impl Session {
@@ -192,6 +205,8 @@ impl Session {
             end_after_line: false,
             recovery_waiting: false,
             pipeline_restarts: 0,
+            digits: dtmf::Digits::default(),
+            ending: None,
         }
     }
 
@@ -207,6 +222,7 @@ impl Session {
             self.renewal_deadline(),
             self.slo_deadline(),
             self.recovery_deadline(),
+            self.digits_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -232,9 +248,13 @@ impl Session {
                 self.finish_played_items();
                 self.renew_if_due(now);
                 self.end_if_line_done();
+                self.end_if_agent_done();
+                if self.ended {
+                    return;
+                }
                 self.at_turn_boundary(now);
             }
-            ClientEvent::Dtmf(_) => {}
+            ClientEvent::Dtmf(digit) => self.digit_pressed(now, digit),
             ClientEvent::Hangup => self.end(EndReason::CallerHangup),
         }
     }
@@ -315,6 +335,7 @@ impl Session {
             return;
         }
         self.check_slo_deadlines(now);
+        self.digits_due(now);
         self.renew_if_due(now);
         self.at_turn_boundary(now);
         self.note_recovery_waiting(now);
@@ -382,6 +403,11 @@ impl Session {
         self.playback.complete_all();
         self.finish_played_items();
         self.flush_tool_results();
+        self.respond_to_digits();
+        self.end_if_agent_done();
+        if self.ended {
+            return;
+        }
         self.renew_if_due(now);
         self.at_turn_boundary(now);
     }

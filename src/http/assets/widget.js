@@ -67,6 +67,7 @@ button.hangup{background:#d3413b}button.mute{background:#5b6474}button[hidden]{d
     caller_hangup: 'You hung up.', agent_ended: 'The agent ended the call.',
     max_duration: 'The call reached its time limit.',
     provider_failure: 'The agent is unavailable right now. Please try again later.',
+    transferred: 'The call was transferred.',
   };
 
   let mic = null; let ctx = null; let micAnalyser = null; let remoteAnalyser = null;

@@ -105,6 +105,8 @@ impl ServerMessage {
                 is_final: *is_final,
             },
             ClientCommand::Mode(path) => Self::Mode { mode: path.mode() },
+            // A WebSocket call cannot be transferred; the session never offers it here.
+            ClientCommand::Transfer { .. } => return None,
             ClientCommand::Ended(reason) => Self::Ended {
                 reason: EndReason::as_str(*reason),
             },

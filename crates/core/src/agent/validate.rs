@@ -52,6 +52,7 @@ impl AgentSpec {
         self.validate_guard(&mut errors);
         self.validate_budget(&mut errors);
         self.validate_tools(&mut errors);
+        self.validate_call_control(&mut errors);
         if let Some(knowledge) = &self.knowledge {
             let path = &knowledge.path;
             if path.is_empty()
@@ -145,6 +146,63 @@ impl AgentSpec {
                     at("webhook"),
                     "must be an https:// URL (http:// only for 127.0.0.1 or localhost)",
                 ));
+            }
+        }
+    }
+}
+
+impl AgentSpec {
+    fn validate_call_control(&self, errors: &mut Vec<FieldError>) {
+        let control = &self.call_control;
+        let clashes = [
+            (control.end_call, super::END_CALL_TOOL),
+            (
+                !control.transfer_targets.is_empty(),
+                super::TRANSFER_CALL_TOOL,
+            ),
+        ];
+        for (enabled, builtin) in clashes {
+            if let Some(i) = self.tools.iter().position(|tool| tool.name == builtin)
+                && enabled
+            {
+                errors.push(FieldError::new(
+                    format!("tools[{i}].name"),
+                    format!(
+                        "`{builtin}` is the built-in call-control tool enabled in call_control"
+                    ),
+                ));
+            }
+        }
+        for (i, target) in control.transfer_targets.iter().enumerate() {
+            let at = |field: &str| format!("call_control.transfer_targets[{i}].{field}");
+            if !is_function_name(&target.name) {
+                errors.push(FieldError::new(
+                    at("name"),
+                    "must be 1-64 letters, digits, `_` or `-`",
+                ));
+            } else if control.transfer_targets[..i]
+                .iter()
+                .any(|t| t.name == target.name)
+            {
+                errors.push(FieldError::new(at("name"), "duplicates an earlier target"));
+            }
+            let scheme_ok = ["sip:", "sips:", "tel:"]
+                .iter()
+                .any(|scheme| target.uri.len() > scheme.len() && target.uri.starts_with(scheme));
+            if !scheme_ok
+                || target.uri.len() > 256
+                || target
+                    .uri
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                errors.push(FieldError::new(
+                    at("uri"),
+                    "must be a sip:, sips: or tel: URI of at most 256 characters, without spaces",
+                ));
+            }
+            if let Some(description) = &target.description {
+                check_text(errors, &at("description"), description, 300);
             }
         }
     }
@@ -337,6 +395,56 @@ mod tests {
         assert!(spec.validate().is_empty());
         spec.tools = vec![tool("http://localhost.evil.com/hook")];
         assert_eq!(fields(&spec), vec!["tools[0].webhook"]);
+    }
+
+    #[test]
+    fn call_control_targets_need_names_and_sip_or_tel_uris() {
+        let mut spec = minimal();
+        spec.call_control = serde_json::from_value(json!({
+            "end_call": true,
+            "transfer_targets": [
+                {"name": "billing", "uri": "sip:billing@pbx.example.com"},
+                {"name": "billing", "uri": "tel:+15550100"},
+                {"name": "front desk", "uri": "https://example.com"},
+            ]
+        }))
+        .expect("call_control parses");
+        spec.tools = serde_json::from_value(json!([
+            {"name": "end_call", "description": "Mine", "parameters": {"type": "object"}},
+        ]))
+        .expect("tools parse");
+        assert_eq!(
+            fields(&spec),
+            vec![
+                "tools[0].name",
+                "call_control.transfer_targets[1].name",
+                "call_control.transfer_targets[2].name",
+                "call_control.transfer_targets[2].uri",
+            ]
+        );
+        let typo = json!({"end_call": true, "transfer_target": []});
+        assert!(serde_json::from_value::<super::super::CallControl>(typo).is_err());
+    }
+
+    #[test]
+    fn call_control_tools_are_offered_as_configured() {
+        let mut spec = minimal();
+        assert!(spec.call_control_tools(true).is_empty());
+        spec.call_control = serde_json::from_value(json!({
+            "end_call": true,
+            "transfer_targets": [{"name": "billing", "uri": "sip:billing@pbx.example.com"}]
+        }))
+        .expect("call_control parses");
+        let names = |tools: Vec<super::super::ToolSpec>| -> Vec<String> {
+            tools.into_iter().map(|tool| tool.name).collect()
+        };
+        assert_eq!(names(spec.call_control_tools(false)), vec!["end_call"]);
+        let tools = spec.call_control_tools(true);
+        assert_eq!(
+            tools[1].parameters["properties"]["target"]["enum"],
+            json!(["billing"])
+        );
+        assert_eq!(names(tools), vec!["end_call", "transfer_call"]);
     }
 
     #[test]

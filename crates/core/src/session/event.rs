@@ -267,6 +267,13 @@ pub enum ClientCommand {
     },
     /// The call now runs on another path (realtime or the async pipeline).
     Mode(Path),
+    /// Hand the caller over to `target_uri` (a SIP URI); [`ClientCommand::Ended`] with
+    /// [`EndReason::Transferred`] follows. Only sent when the session was configured with
+    /// `can_transfer`; other transports ignore it.
+    Transfer {
+        /// Where to send the caller, e.g. `sip:billing@pbx.example.com`.
+        target_uri: String,
+    },
     /// The call is over.
     Ended(EndReason),
 }
@@ -381,6 +388,8 @@ pub enum EndReason {
     ProviderFailure,
     /// The server shut down past its grace period.
     ServerShutdown,
+    /// The agent transferred the caller elsewhere.
+    Transferred,
 }
 
 impl EndReason {
@@ -392,6 +401,7 @@ impl EndReason {
             Self::MaxDuration => "max_duration",
             Self::ProviderFailure => "provider_failure",
             Self::ServerShutdown => "server_shutdown",
+            Self::Transferred => "transferred",
         }
     }
 }

@@ -152,9 +152,11 @@ impl Session {
             switched_at: now,
         };
         if let Some(instructions) = pending.answer {
+            self.digits_answered();
             self.send_provider(ProviderCommand::CreateResponse { instructions });
             self.first_audio_due = Some(now + self.config.failover.first_audio);
         }
+        self.respond_to_digits();
         // The caller is waiting (for an answer, or for the replayed turn to be heard): the
         // incident gets its first-audio time when that audio comes.
         match pending.caller_waiting {

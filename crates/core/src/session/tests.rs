@@ -4,6 +4,8 @@
 use super::*;
 use serde_json::json;
 
+mod call_control;
+mod dtmf;
 mod properties;
 mod switch;
 

@@ -24,8 +24,13 @@ impl Session {
     /// The response ended: run its tool calls if it completed, forget them otherwise.
     pub(super) fn release_tool_calls(&mut self, status: ResponseStatus) {
         let requests = std::mem::take(&mut self.tool_requests);
-        if status == ResponseStatus::Completed {
-            self.outputs.extend(requests.into_iter().map(Output::Tool));
+        if status != ResponseStatus::Completed {
+            return;
+        }
+        for request in requests {
+            if !self.call_control(&request) {
+                self.outputs.push_back(Output::Tool(request));
+            }
         }
     }
 
@@ -36,6 +41,7 @@ impl Session {
         for (call_id, output) in std::mem::take(&mut self.tool_results) {
             self.send_provider(ProviderCommand::ToolOutput { call_id, output });
         }
+        self.digits_answered();
         self.send_provider(ProviderCommand::CreateResponse { instructions: None });
     }
 }
