@@ -41,7 +41,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("VOXGATE_SIP_PASSWORD", "sip.password"),
     ("VOXGATE_SIP_REALM", "sip.realm"),
     ("VOXGATE_SIP_MAX_CALLS", "sip.max_calls"),
-    ("VOXGATE_SIP_MAX_CALLS_PER_TENANT", "sip.max_calls_per_tenant"),
+    (
+        "VOXGATE_SIP_MAX_CALLS_PER_TENANT",
+        "sip.max_calls_per_tenant",
+    ),
     ("VOXGATE_SIP_ANSWER_AFTER_MS", "sip.answer_after_ms"),
     ("VOXGATE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
     ("VOXGATE_LOG_FORMAT", "log.format"),

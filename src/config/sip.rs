@@ -74,7 +74,9 @@ impl<'de> Deserialize<'de> for PortRange {
             .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
         match parsed {
             Some((first, last)) => Ok(Self(first..=last)),
-            None => Err(serde::de::Error::custom("expected \"first-last\", e.g. \"20000-20999\"")),
+            None => Err(serde::de::Error::custom(
+                "expected \"first-last\", e.g. \"20000-20999\"",
+            )),
         }
     }
 }
@@ -95,11 +97,15 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -188,17 +194,29 @@ impl SipConfig {
         let mut problem = |field: &str, message: &str| {
             problems.push(FieldError::new(format!("sip.{field}"), message));
         };
-        if self.public_ip.is_some_and(|ip| ip.is_unspecified() || ip.is_multicast()) {
-            problem("public_ip", "must be an address trunks can reach, not 0.0.0.0, :: or multicast");
+        if self
+            .public_ip
+            .is_some_and(|ip| ip.is_unspecified() || ip.is_multicast())
+        {
+            problem(
+                "public_ip",
+                "must be an address trunks can reach, not 0.0.0.0, :: or multicast",
+            );
         }
         let ports = &self.rtp_ports.0;
         if ports.start() > ports.end() || *ports.start() < 1024 {
-            problem("rtp_ports", "must be \"first-last\" with 1024 <= first <= last");
+            problem(
+                "rtp_ports",
+                "must be \"first-last\" with 1024 <= first <= last",
+            );
         }
         match (&self.username, &self.password) {
             (Some(user), Some(password)) => {
                 if user.is_empty() || user.contains(['"', '\\']) {
-                    problem("username", "must be non-empty, without quotes or backslashes");
+                    problem(
+                        "username",
+                        "must be non-empty, without quotes or backslashes",
+                    );
                 }
                 if password.expose().len() < 8 {
                     problem("password", "must be at least 8 characters");
@@ -260,11 +278,22 @@ mod tests {
     fn numbers_route_to_default_or_named_tenants() {
         let mut config = SipConfig::default();
         config.numbers.insert("+15550100".into(), "support".into());
-        config.numbers.insert("+15550101".into(), "acme/sales".into());
-        assert_eq!(config.route("+15550100"), Some(Route { tenant: None, agent: "support" }));
+        config
+            .numbers
+            .insert("+15550101".into(), "acme/sales".into());
+        assert_eq!(
+            config.route("+15550100"),
+            Some(Route {
+                tenant: None,
+                agent: "support"
+            })
+        );
         assert_eq!(
             config.route("+15550101"),
-            Some(Route { tenant: Some("acme"), agent: "sales" })
+            Some(Route {
+                tenant: Some("acme"),
+                agent: "sales"
+            })
         );
         assert_eq!(config.route("+15550199"), None);
     }

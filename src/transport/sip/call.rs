@@ -151,7 +151,12 @@ pub(super) async fn run(setup: Setup, invite: Invite, stop: oneshot::Receiver<()
             }
         }
         Err(refusal) => {
-            tracing::info!(call = call.0, code = refusal.code, reason = refusal.why, "SIP call refused.");
+            tracing::info!(
+                call = call.0,
+                code = refusal.code,
+                reason = refusal.why,
+                "SIP call refused."
+            );
             let command = Command::Reject {
                 code: refusal.code,
                 retry_after: refusal.retry_after,
@@ -179,7 +184,9 @@ async fn tenant_id(state: &AppState, name: Option<&str>) -> Result<Uuid, Refusal
 async fn admit(setup: &Setup, invite: Invite) -> Result<Admitted, Refusal> {
     let config = &setup.config;
     let called = invite.called.as_deref().unwrap_or_default();
-    let route = config.route(called).ok_or(refuse(404, "number not routed"))?;
+    let route = config
+        .route(called)
+        .ok_or(refuse(404, "number not routed"))?;
     let tenant = tenant_id(&setup.state, route.tenant).await?;
     let agent = match setup.state.durable.get_agent(tenant, route.agent).await {
         Ok(record) => record.spec,
@@ -193,9 +200,14 @@ async fn admit(setup: &Setup, invite: Invite) -> Result<Admitted, Refusal> {
     let socket = media::bind_rtp(setup.rtp_ip, config.rtp_ports.0.clone())
         .await
         .map_err(|_| refuse(503, "no free RTP port"))?;
-    let port = socket.local_addr().map_err(|_| refuse(500, "RTP socket"))?.port();
+    let port = socket
+        .local_addr()
+        .map_err(|_| refuse(500, "RTP socket"))?
+        .port();
     let local_rtp = SocketAddr::new(setup.public_ip, port);
-    let version = time::OffsetDateTime::now_utc().unix_timestamp().unsigned_abs();
+    let version = time::OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .unsigned_abs();
     let (answer, negotiated) =
         media::answer(&invite.offer, local_rtp, version).map_err(|error| match error {
             SdpError::Malformed => refuse(400, "malformed SDP"),
@@ -241,7 +253,15 @@ async fn answer_and_run(
         _slot,
     } = admitted;
     let caller = grant.caller.clone();
-    let started = start_call(&setup.state, &grant, &agent, negotiated.format, "sip", caller).await;
+    let started = start_call(
+        &setup.state,
+        &grant,
+        &agent,
+        negotiated.format,
+        "sip",
+        caller,
+    )
+    .await;
     tracing::info!(call = call.0, call_id = %started.call_id, agent = %agent.name, "SIP call answered.");
     let check = negotiated.clone();
     let reoffer: ReofferCheck = Box::new(move |offer| media::reoffer_compatible(offer, &check));

@@ -198,7 +198,10 @@ mod tests {
         let d = digest();
         let nonce = d.nonce(Duration::from_secs(10));
         let header = answer(&d, &nonce, "s3cret");
-        assert_eq!(d.verify(Some(&header), "INVITE", Duration::from_secs(20)), Verdict::Valid);
+        assert_eq!(
+            d.verify(Some(&header), "INVITE", Duration::from_secs(20)),
+            Verdict::Valid
+        );
     }
 
     #[test]
@@ -206,10 +209,19 @@ mod tests {
         let d = digest();
         let nonce = d.nonce(Duration::from_secs(10));
         let wrong = answer(&d, &nonce, "guess");
-        assert_eq!(d.verify(Some(&wrong), "INVITE", Duration::from_secs(20)), Verdict::Invalid);
+        assert_eq!(
+            d.verify(Some(&wrong), "INVITE", Duration::from_secs(20)),
+            Verdict::Invalid
+        );
         let forged = answer(&d, "a.00112233445566778899aabb", "s3cret");
-        assert_eq!(d.verify(Some(&forged), "INVITE", Duration::from_secs(20)), Verdict::Invalid);
-        assert_eq!(d.verify(None, "INVITE", Duration::from_secs(20)), Verdict::Invalid);
+        assert_eq!(
+            d.verify(Some(&forged), "INVITE", Duration::from_secs(20)),
+            Verdict::Invalid
+        );
+        assert_eq!(
+            d.verify(None, "INVITE", Duration::from_secs(20)),
+            Verdict::Invalid
+        );
     }
 
     #[test]

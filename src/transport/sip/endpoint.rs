@@ -43,11 +43,13 @@ pub async fn start(config: &SipConfig, state: AppState) -> io::Result<Option<Sip
     };
     let socket = UdpSocket::bind(addr).await?;
     let local_addr = socket.local_addr()?;
-    let public_ip = config.public_ip.unwrap_or(if local_addr.ip().is_unspecified() {
-        std::net::Ipv4Addr::LOCALHOST.into()
-    } else {
-        local_addr.ip()
-    });
+    let public_ip = config
+        .public_ip
+        .unwrap_or(if local_addr.ip().is_unspecified() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            local_addr.ip()
+        });
     let auth = match (&config.username, &config.password) {
         (Some(username), Some(password)) => Some(digest::DigestAuth::new(digest::Credentials {
             username: username.clone(),
@@ -190,7 +192,11 @@ impl Endpoint {
                         let _ = stop.send(());
                     }
                     if cause != EndCause::HungUp {
-                        tracing::debug!(call = call.0, ?cause, "SIP call ended by the caller side.");
+                        tracing::debug!(
+                            call = call.0,
+                            ?cause,
+                            "SIP call ended by the caller side."
+                        );
                     }
                 }
             }

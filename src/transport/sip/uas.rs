@@ -12,7 +12,6 @@ mod transaction;
 
 pub use dialog::ReofferCheck;
 
-
 use super::{
     digest::{DigestAuth, Verdict},
     message::{Message, NameAddr, StartLine, Writer, reason, uri_user},
@@ -225,11 +224,18 @@ impl Uas {
             "INVITE" => self.on_invite(now, key, request),
             "BYE" => self.on_bye(now, key, &request),
             "OPTIONS" => {
-                let extra = [("Allow", ALLOW.to_owned()), ("Accept", "application/sdp".into())];
+                let extra = [
+                    ("Allow", ALLOW.to_owned()),
+                    ("Accept", "application/sdp".into()),
+                ];
                 self.reply(now, key, &request, 200, None, &extra, &[], None);
             }
             "NOTIFY" | "INFO" => {
-                let code = if self.dialog_of(&request).is_some() { 200 } else { 481 };
+                let code = if self.dialog_of(&request).is_some() {
+                    200
+                } else {
+                    481
+                };
                 self.reply(now, key, &request, code, None, &[], &[], None);
             }
             _ => {
@@ -307,7 +313,12 @@ impl Uas {
             StartLine::Request { uri, .. } => uri_user(uri),
             StartLine::Response { .. } => None,
         }
-        .or_else(|| request.header("To").and_then(NameAddr::parse).and_then(|to| uri_user(to.uri)))
+        .or_else(|| {
+            request
+                .header("To")
+                .and_then(NameAddr::parse)
+                .and_then(|to| uri_user(to.uri))
+        })
         .map(str::to_owned);
         let caller = request
             .header("From")
@@ -317,7 +328,8 @@ impl Uas {
         let source = key.source;
         self.reply(now, key.clone(), &request, 100, None, &[], &[], Some(call));
         let offer = request.body.clone();
-        self.dialogs.insert(call, Dialog::new(request, key, random_token()));
+        self.dialogs
+            .insert(call, Dialog::new(request, key, random_token()));
         self.event(Event::Invite(Invite {
             call,
             called,
@@ -331,17 +343,35 @@ impl Uas {
         let Some(call) = self.dialog_of(&request) else {
             return self.reply(now, key, &request, 481, None, &[], &[], None);
         };
-        let Some(dialog) = self.dialogs.get(&call) else { return };
+        let Some(dialog) = self.dialogs.get(&call) else {
+            return;
+        };
         let (code, body) = match (&dialog.state, &dialog.answer) {
             (DialogState::Confirmed, Some(answer)) => {
                 let same = request.body.is_empty()
-                    || dialog.reoffer.as_ref().is_some_and(|check| check(&request.body));
-                if same { (200, answer.clone()) } else { (488, Vec::new()) }
+                    || dialog
+                        .reoffer
+                        .as_ref()
+                        .is_some_and(|check| check(&request.body));
+                if same {
+                    (200, answer.clone())
+                } else {
+                    (488, Vec::new())
+                }
             }
             _ => (491, Vec::new()),
         };
         let extra = [("Contact", self.contact()), ("Allow", ALLOW.to_owned())];
-        self.reply(now, key.clone(), &request, code, None, &extra, &body, Some(call));
+        self.reply(
+            now,
+            key.clone(),
+            &request,
+            code,
+            None,
+            &extra,
+            &body,
+            Some(call),
+        );
         if code == 200
             && let Some(dialog) = self.dialogs.get_mut(&call)
         {
@@ -361,8 +391,12 @@ impl Uas {
             tx.resend = None;
             return;
         }
-        let Some(call) = self.dialog_of(request) else { return };
-        let Some(dialog) = self.dialogs.get_mut(&call) else { return };
+        let Some(call) = self.dialog_of(request) else {
+            return;
+        };
+        let Some(dialog) = self.dialogs.get_mut(&call) else {
+            return;
+        };
         if let Some(pending) = dialog.awaiting_ack.take()
             && let Some(tx) = self.server.get_mut(&pending)
         {
@@ -400,7 +434,16 @@ impl Uas {
             .is_some_and(|d| d.state == DialogState::Proceeding);
         if proceeding && let Some(dialog) = self.dialogs.remove(&call) {
             let tag = dialog.local_tag.clone();
-            self.reply(now, invite_key, &dialog.invite, 487, Some(&tag), &[], &[], Some(call));
+            self.reply(
+                now,
+                invite_key,
+                &dialog.invite,
+                487,
+                Some(&tag),
+                &[],
+                &[],
+                Some(call),
+            );
             self.event(Event::Ended {
                 call,
                 cause: EndCause::Cancelled,

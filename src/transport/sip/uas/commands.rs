@@ -13,7 +13,9 @@ use std::time::Instant;
 impl Uas {
     /// Sends 180 Ringing for a call still proceeding.
     pub fn ring(&mut self, now: Instant, call: CallRef) {
-        let Some(dialog) = self.dialogs.get(&call) else { return };
+        let Some(dialog) = self.dialogs.get(&call) else {
+            return;
+        };
         if dialog.state != DialogState::Proceeding {
             return;
         }
@@ -28,7 +30,9 @@ impl Uas {
 
     /// Answers with 200 OK and the SDP answer, resent until the ACK.
     pub fn accept(&mut self, now: Instant, call: CallRef, answer: Vec<u8>, reoffer: ReofferCheck) {
-        let Some(dialog) = self.dialogs.get_mut(&call) else { return };
+        let Some(dialog) = self.dialogs.get_mut(&call) else {
+            return;
+        };
         if dialog.state != DialogState::Proceeding {
             return;
         }
@@ -42,7 +46,16 @@ impl Uas {
             dialog.local_tag.clone(),
         );
         let extra = [("Contact", self.contact()), ("Allow", ALLOW.to_owned())];
-        self.reply(now, key, &invite, 200, Some(&tag), &extra, &answer, Some(call));
+        self.reply(
+            now,
+            key,
+            &invite,
+            200,
+            Some(&tag),
+            &extra,
+            &answer,
+            Some(call),
+        );
     }
 
     /// Refuses a call still proceeding with a final `code` (4xx-6xx) and extra headers
@@ -55,9 +68,20 @@ impl Uas {
         if !proceeding {
             return;
         }
-        let Some(dialog) = self.dialogs.remove(&call) else { return };
+        let Some(dialog) = self.dialogs.remove(&call) else {
+            return;
+        };
         let tag = dialog.local_tag.clone();
-        self.reply(now, dialog.invite_tx.clone(), &dialog.invite, code, Some(&tag), extra, &[], None);
+        self.reply(
+            now,
+            dialog.invite_tx.clone(),
+            &dialog.invite,
+            code,
+            Some(&tag),
+            extra,
+            &[],
+            None,
+        );
         self.event(super::Event::Ended {
             call,
             cause: EndCause::HungUp,
@@ -88,10 +112,18 @@ impl Uas {
         }
     }
 
-    fn send_in_dialog(&mut self, now: Instant, call: CallRef, kind: ClientKind, extra: &[(&str, String)]) {
+    fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        kind: ClientKind,
+        extra: &[(&str, String)],
+    ) {
         let branch = format!("z9hG4bK{}", random_token());
         let host = self.settings.contact_host.clone();
-        let Some(dialog) = self.dialogs.get_mut(&call) else { return };
+        let Some(dialog) = self.dialogs.get_mut(&call) else {
+            return;
+        };
         let method = match kind {
             ClientKind::Bye => "BYE",
             ClientKind::Refer => "REFER",
@@ -118,7 +150,9 @@ impl Uas {
 
     /// A response to a request voxgate sent.
     pub(super) fn on_response(&mut self, now: Instant, response: &Message, code: u16) {
-        let Some(branch) = response.branch() else { return };
+        let Some(branch) = response.branch() else {
+            return;
+        };
         if code < 200 || !self.client.contains_key(branch) {
             return;
         }

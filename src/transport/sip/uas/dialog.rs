@@ -104,7 +104,10 @@ impl Dialog {
         let cseq = self.local_cseq;
         self.local_cseq += 1;
         let mut writer = Writer::request(method, target)
-            .header("Via", &format!("SIP/2.0/UDP {via_host};branch={branch};rport"))
+            .header(
+                "Via",
+                &format!("SIP/2.0/UDP {via_host};branch={branch};rport"),
+            )
             .header("Max-Forwards", "70")
             .header("From", &format!("{to};tag={}", self.local_tag))
             .header("To", from)

@@ -12,7 +12,10 @@ impl Uas {
                 .into_iter()
                 .flatten()
         });
-        let client = self.client.values().map(|tx| tx.backoff.next.min(tx.backoff.until));
+        let client = self
+            .client
+            .values()
+            .map(|tx| tx.backoff.next.min(tx.backoff.until));
         server.chain(client).min()
     }
 
