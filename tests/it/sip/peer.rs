@@ -56,7 +56,10 @@ pub async fn sipp(to: SocketAddr, scenario: &str, service: &str, extra: &[&str])
         .join(format!("{scenario}.xml"));
     let work = tempfile_dir();
     // rtp_stream does not expand `-key` values, so `[wav]` is written into a copy.
-    let wav = extra.windows(3).find(|w| w[0] == "-key" && w[1] == "wav").map(|w| w[2]);
+    let wav = extra
+        .windows(3)
+        .find(|w| w[0] == "-key" && w[1] == "wav")
+        .map(|w| w[2]);
     let file = match wav {
         Some(wav) => {
             let text = std::fs::read_to_string(&file).expect("scenario");

@@ -25,8 +25,7 @@ fn request(
         "{method} sip:+15550100@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}\r\n\
          Max-Forwards: 70\r\nFrom: \"Caller\" <sip:+15559876@192.0.2.10>;tag=caller1\r\n\
          To: <sip:+15550100@198.51.100.1>{to_tag}\r\nCall-ID: call-1@192.0.2.10\r\n\
-         CSeq: {cseq} {}\r\nContact: <sip:caller@192.0.2.10:5060>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-        if method == "ACK" || method == "CANCEL" { method } else { method },
+         CSeq: {cseq} {method}\r\nContact: <sip:caller@192.0.2.10:5060>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
