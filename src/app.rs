@@ -191,6 +191,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "No admin key configured: tenants and keys can be created only with the CLI."
         );
     }
+    let sip = crate::transport::sip::start(&config.sip, state.clone())
+        .await
+        .with_context(|| format!("binding the SIP UDP socket {:?}", config.sip.udp_addr))?;
     let router = http::router(state, config.http.body_limit_bytes);
     let listener = TcpListener::bind(config.http.addr)
         .await
@@ -202,6 +205,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         hot = stores.hot.backend(),
         provider,
         %webrtc,
+        sip = sip.as_ref().map_or_else(|| "off".to_owned(), |s| s.local_addr.to_string()),
         "voxgate listening."
     );
     axum::serve(listener, router)
@@ -209,6 +213,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     wait_for_calls(config.shutdown_grace()).await;
+    if let Some(sip) = sip {
+        sip.stop().await;
+    }
     tracing::info!("voxgate stopped.");
     Ok(())
 }

@@ -35,6 +35,9 @@ pub enum Audience {
     Telnyx,
     /// A browser or other WebRTC peer, `POST /v1/calls/webrtc` (the widget too).
     Webrtc,
+    /// A SIP trunk call: grants made inside voxgate once the INVITE is routed; no token is
+    /// ever minted for it.
+    Sip,
 }
 
 /// What a call token grants.

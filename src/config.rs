@@ -7,6 +7,7 @@
 //! read.
 
 mod env;
+mod sip;
 mod webrtc;
 
 use crate::secret::Secret;
@@ -15,6 +16,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use voxgate_core::FieldError;
 
 pub use env::ENV_KEYS;
+pub use sip::{Cidr, PortRange, Route as SipRoute, SipConfig};
 pub use webrtc::WebRtcConfig;
 
 /// The whole server configuration.
@@ -47,6 +49,8 @@ pub struct Config {
     pub twilio: TwilioConfig,
     /// WebRTC media (UDP).
     pub webrtc: WebRtcConfig,
+    /// The SIP trunk endpoint (UDP); off unless `sip.udp_addr` is set.
+    pub sip: SipConfig,
     /// On shutdown, calls in progress get this many seconds to end by themselves (default 30).
     pub shutdown_grace_seconds: Option<u64>,
     /// Logging.
@@ -357,6 +361,7 @@ impl Config {
             ));
         }
         self.webrtc.validate(&mut problems);
+        self.sip.validate(&mut problems);
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             problems.push(FieldError::new(
                 "log.filter",

@@ -39,6 +39,12 @@ pub const FAILOVER_SECONDS: &str = "voxgate_failover_seconds";
 pub const FAILOVER_SWITCH_SECONDS: &str = "voxgate_failover_switch_seconds";
 /// Circuit breaker state per provider target: 0 closed, 1 half-open, 2 open.
 pub const BREAKER_STATE: &str = "voxgate_breaker_state";
+/// SIP requests received, by method.
+pub const SIP_REQUESTS_TOTAL: &str = "voxgate_sip_requests_total";
+/// SIP responses sent, by status code.
+pub const SIP_RESPONSES_TOTAL: &str = "voxgate_sip_responses_total";
+/// SIP datagrams dropped unanswered, by reason (`source`, `unparsable`, `malformed`).
+pub const SIP_DROPPED_TOTAL: &str = "voxgate_sip_dropped_total";
 
 /// WebRTC peers (connections) open on this node.
 pub const WEBRTC_PEERS: &str = "voxgate_webrtc_peers";
@@ -111,6 +117,21 @@ pub fn record_http_request(method: &str, route: &str, status: StatusCode, elapse
     metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
     metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route.to_owned())
         .record(elapsed.as_secs_f64());
+}
+
+/// Records one SIP request received (`method` is from a fixed list, or `other`).
+pub fn record_sip_request(method: &'static str) {
+    metrics::counter!(SIP_REQUESTS_TOTAL, "method" => method).increment(1);
+}
+
+/// Records one SIP response sent.
+pub fn record_sip_response(code: &str) {
+    metrics::counter!(SIP_RESPONSES_TOTAL, "code" => code.to_owned()).increment(1);
+}
+
+/// Records one SIP datagram dropped without an answer.
+pub fn record_sip_dropped(reason: &'static str) {
+    metrics::counter!(SIP_DROPPED_TOTAL, "reason" => reason).increment(1);
 }
 
 /// Records an incident by mode and action.

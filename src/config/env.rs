@@ -33,6 +33,19 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "VOXGATE_WEBRTC_MAX_CALLS_PER_TENANT",
         "webrtc.max_calls_per_tenant",
     ),
+    ("VOXGATE_SIP_UDP_ADDR", "sip.udp_addr"),
+    ("VOXGATE_SIP_PUBLIC_IP", "sip.public_ip"),
+    ("VOXGATE_SIP_RTP_PORTS", "sip.rtp_ports"),
+    ("VOXGATE_SIP_ALLOWED_SOURCES", "sip.allowed_sources"),
+    ("VOXGATE_SIP_USERNAME", "sip.username"),
+    ("VOXGATE_SIP_PASSWORD", "sip.password"),
+    ("VOXGATE_SIP_REALM", "sip.realm"),
+    ("VOXGATE_SIP_MAX_CALLS", "sip.max_calls"),
+    (
+        "VOXGATE_SIP_MAX_CALLS_PER_TENANT",
+        "sip.max_calls_per_tenant",
+    ),
+    ("VOXGATE_SIP_ANSWER_AFTER_MS", "sip.answer_after_ms"),
     ("VOXGATE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
     ("VOXGATE_LOG_FORMAT", "log.format"),
     ("VOXGATE_LOG", "log.filter"),
@@ -44,6 +57,9 @@ const NUMERIC_KEYS: &[&str] = &[
     "database.max_connections",
     "shutdown_grace_seconds",
     "webrtc.max_calls_per_tenant",
+    "sip.max_calls",
+    "sip.max_calls_per_tenant",
+    "sip.answer_after_ms",
 ];
 
 /// Writes each known variable into the table at its key; records unknown ones as problems.

@@ -17,6 +17,7 @@ mod failover;
 mod isolation;
 mod serve;
 mod sim;
+mod sip;
 mod store_durable;
 mod store_hot;
 mod support;

@@ -3,7 +3,7 @@
 //! the official `openai` SDK's verdict on every frame. Faults are in `faults`; the HTTP endpoints
 //! of the async pipeline in `pipeline`.
 
-mod client;
+pub(crate) mod client;
 mod faults;
 mod pipeline;
 mod sdk;

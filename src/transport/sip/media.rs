@@ -13,7 +13,7 @@ pub(crate) mod sdp;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use sdp::{G711Codec, Negotiated, SdpError, answer, reanswer};
+pub(crate) use sdp::{Negotiated, SdpError, answer, reanswer};
 
 use leg::{RtpLeg, Stream};
 use std::{

@@ -25,6 +25,8 @@ pub struct TestServer {
     pub base: String,
     pub client: Client,
     pub durable: Arc<dyn Durable>,
+    /// The server's state, for endpoints started beside HTTP (SIP).
+    pub state: AppState,
 }
 
 impl TestServer {
@@ -55,7 +57,7 @@ impl TestServer {
             metrics: telemetry::metrics_handle(),
             calls,
         };
-        let router = http::router(state, BODY_LIMIT);
+        let router = http::router(state.clone(), BODY_LIMIT);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -67,6 +69,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             client: Client::new(),
             durable,
+            state,
         }
     }
 

@@ -168,6 +168,7 @@ impl RtpLeg {
     }
 
     /// Where packets go now.
+    #[cfg(test)]
     pub(crate) fn remote(&self) -> SocketAddr {
         self.remote
     }

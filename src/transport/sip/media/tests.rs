@@ -1,7 +1,7 @@
 //! The media task over real UDP sockets on 127.0.0.1, with the session's channels.
 
 use super::*;
-use crate::transport::sip::media::rtp::Header;
+use crate::transport::sip::media::{rtp::Header, sdp::G711Codec};
 use voxgate_core::session::{AudioChunk, AudioFormat};
 
 async fn peer_and_leg() -> (UdpSocket, UdpSocket, Negotiated) {
