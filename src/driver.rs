@@ -55,6 +55,8 @@ pub struct CallContext {
     pub transport: &'static str,
     /// Caller identity, if the transport knows it (personal data: stored, never logged).
     pub caller: Option<String>,
+    /// The number the caller dialled, where the transport knows it (SIP).
+    pub called: Option<String>,
     /// This node's name, for the live call registry.
     pub node: String,
     /// Provider name of the path the call starts on (for usage records).

@@ -113,10 +113,12 @@ pub async fn start_call(
 }
 
 /// What a transport can do beyond carrying audio.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CallOptions {
     /// The transport can transfer the caller (SIP): the agent's `transfer_call` tool is offered.
     pub can_transfer: bool,
+    /// The number the caller dialled, stored with the call (SIP's Request-URI user).
+    pub called: Option<String>,
 }
 
 /// [`start_call`] for a transport with `options`.
@@ -166,6 +168,7 @@ pub async fn start_call_with(
         agent: agent.name.clone(),
         transport,
         caller,
+        called: options.called,
         node: state.calls.node.clone(),
         provider: provider_name,
         model,

@@ -83,6 +83,7 @@ async fn write_all(
         agent: context.agent.clone(),
         transport: context.transport.to_owned(),
         caller: context.caller.clone(),
+        called: context.called.clone(),
         status: "live".to_owned(),
         started_at: crate::store::now(),
         ended_at: None,

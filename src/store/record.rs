@@ -89,6 +89,9 @@ pub struct CallRecord {
     pub transport: String,
     /// Caller identity (a phone number is personal data: stored, never logged).
     pub caller: Option<String>,
+    /// The number the caller dialled, where the transport says (SIP); personal data too.
+    #[serde(default)]
+    pub called: Option<String>,
     /// `live` or `ended`.
     pub status: String,
     /// Start time.

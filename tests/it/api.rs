@@ -274,6 +274,7 @@ async fn calls_incidents_and_usage_are_read_back_filtered_and_paged() {
         agent: "desk".into(),
         transport: "ws".into(),
         caller: None,
+        called: None,
         status: "ended".into(),
         started_at: now - Duration::minutes(5),
         ended_at: Some(now),

@@ -22,6 +22,7 @@ async fn seed_tenant(server: &TestServer, tenant: Uuid, key: &str) -> Uuid {
         agent: "desk".into(),
         transport: "ws".into(),
         caller: None,
+        called: None,
         status: "live".into(),
         started_at: OffsetDateTime::now_utc(),
         ended_at: None,

@@ -13,6 +13,7 @@ use peer::{free_port, sipp, udp_exchange};
 use std::{net::SocketAddr, time::Duration};
 use voxgate::{
     config::SipConfig,
+    provider::sim::{ScriptedTurn, ToolCall},
     transport::sip::{self, SipEndpoint},
 };
 
@@ -168,9 +169,8 @@ async fn the_callers_bye_ends_an_answered_call() {
     }
 }
 
-/// Needs the RTP media module: the stub answers but moves no audio.
 #[tokio::test]
-async fn a_callers_speech_over_rtp_reaches_the_provider() {
+async fn a_callers_speech_over_rtp_reaches_the_provider_and_the_call_is_stored() {
     let trunk = Trunk::start(|_| {}).await;
     let wav = format!("{}/speech-8k-ulaw.wav", crate::sim::client::fixtures_dir());
     if !std::path::Path::new(&wav).exists() {
@@ -186,6 +186,102 @@ async fn a_callers_speech_over_rtp_reaches_the_provider() {
             heard > 0,
             "the provider heard no speech from the SIP caller"
         );
+        let stored = stored_sip_call(&trunk.setup).await;
+        let call = &stored["call"];
+        assert_eq!(call["caller"], "+15559876", "{stored}");
+        assert_eq!(call["called"], NUMBER, "{stored}");
+        assert_eq!(call["end_reason"], "caller_hangup", "{stored}");
+        let items = stored["transcript"].as_array().expect("stored transcript");
+        assert!(
+            items.iter().any(|item| item["role"] == "user"),
+            "the caller's turn is stored: {stored}"
+        );
+    }
+}
+
+/// The one SIP call of a setup, once it has ended: `{"call": .., "transcript": [..]}`.
+async fn stored_sip_call(setup: &CallSetup) -> serde_json::Value {
+    let listed = setup
+        .server
+        .json_until("/v1/calls", &setup.key, |page| {
+            page["items"]
+                .as_array()
+                .is_some_and(|calls| calls.iter().any(|c| c["status"] == "ended"))
+        })
+        .await;
+    let call = listed["items"]
+        .as_array()
+        .and_then(|calls| calls.iter().find(|c| c["transport"] == "sip"))
+        .unwrap_or_else(|| panic!("a stored SIP call: {listed}"));
+    let id = call["id"].as_str().expect("call id");
+    let path = format!("/v1/calls/{id}");
+    setup
+        .server
+        .json_until(&path, &setup.key, |stored| {
+            stored["call"]["status"] == "ended"
+        })
+        .await
+}
+
+/// A second agent, reached at `number`, that may end and transfer calls; its greeting makes
+/// the simulator answer at once with `turn`.
+async fn call_control_agent(trunk_number: &str, turn: ScriptedTurn) -> Trunk {
+    let trunk = Trunk::start(|config| {
+        config
+            .numbers
+            .insert(trunk_number.into(), "acme/closer".into());
+    })
+    .await;
+    let setup = &trunk.setup;
+    let mut agent = crate::support::agent_body("closer");
+    agent["call_control"] = serde_json::json!({
+        "end_call": true,
+        "transfer_targets": [{"name": "billing", "uri": "sip:billing@pbx.example.com"}],
+    });
+    let created = setup.server.post("/v1/agents", &setup.key, &agent).await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    setup.sim.script(vec![turn]);
+    trunk
+}
+
+fn tool_turn(name: &str, arguments: serde_json::Value) -> ScriptedTurn {
+    ScriptedTurn {
+        reply_text: Some("One moment.".into()),
+        reply_audio_ms: Some(400),
+        tool_call: Some(ToolCall {
+            name: name.into(),
+            arguments,
+        }),
+        ..ScriptedTurn::default()
+    }
+}
+
+#[tokio::test]
+async fn the_agent_ends_the_call_with_a_bye() {
+    let number = "+15550101";
+    let trunk = call_control_agent(number, tool_turn("end_call", serde_json::json!({}))).await;
+    if let Some(passed) = sipp(trunk.addr(), "agent_bye", number, &[]).await {
+        assert!(
+            passed,
+            "sipp agent_bye scenario failed: no BYE from voxgate"
+        );
+        let stored = stored_sip_call(&trunk.setup).await;
+        assert_eq!(stored["call"]["end_reason"], "agent_ended", "{stored}");
+    }
+}
+
+#[tokio::test]
+async fn the_agent_transfers_the_call_with_a_refer_then_a_bye() {
+    let number = "+15550102";
+    let turn = tool_turn("transfer_call", serde_json::json!({"target": "billing"}));
+    let trunk = call_control_agent(number, turn).await;
+    if let Some(passed) = sipp(trunk.addr(), "transfer", number, &[]).await {
+        assert!(
+            passed,
+            "sipp transfer scenario failed: no REFER to billing, or no BYE"
+        );
+        let stored = stored_sip_call(&trunk.setup).await;
+        assert_eq!(stored["call"]["end_reason"], "transferred", "{stored}");
     }
 }
 

@@ -87,6 +87,7 @@ fn call(tenant: Uuid, started_at: OffsetDateTime) -> CallRecord {
         agent: "desk".to_owned(),
         transport: "ws".to_owned(),
         caller: Some("+15550100".to_owned()),
+        called: Some("+15550100".into()),
         status: "live".to_owned(),
         started_at,
         ended_at: None,

@@ -17,6 +17,7 @@ fn call_from_row(row: &PgRow) -> StoreResult<CallRecord> {
         agent: row.try_get("agent")?,
         transport: row.try_get("transport")?,
         caller: row.try_get("caller")?,
+        called: row.try_get("called")?,
         status: row.try_get("status")?,
         started_at: row.try_get("started_at")?,
         ended_at: row.try_get("ended_at")?,
@@ -59,10 +60,10 @@ impl PostgresStore {
         let mut tx = self.for_tenant(call.tenant_id).await?;
         let written = sqlx::query(
             "INSERT INTO calls (id, tenant_id, agent, transport, caller, status, started_at, \
-             ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ended_at, end_reason, called) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
              ended_at = excluded.ended_at, end_reason = excluded.end_reason, \
-             caller = excluded.caller WHERE calls.tenant_id = excluded.tenant_id",
+             caller = excluded.caller, called = excluded.called WHERE calls.tenant_id = excluded.tenant_id",
         )
         .bind(call.id)
         .bind(call.tenant_id)
@@ -73,6 +74,7 @@ impl PostgresStore {
         .bind(call.started_at)
         .bind(call.ended_at)
         .bind(&call.end_reason)
+        .bind(&call.called)
         .execute(&mut *tx)
         .await
         .map_err(|error| match error {

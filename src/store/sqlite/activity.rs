@@ -17,6 +17,7 @@ fn call_from_row(row: &SqliteRow) -> StoreResult<CallRecord> {
         agent: row.try_get("agent")?,
         transport: row.try_get("transport")?,
         caller: row.try_get("caller")?,
+        called: row.try_get("called")?,
         status: row.try_get("status")?,
         started_at: from_ms(row.try_get("started_at")?)?,
         ended_at: opt_from_ms(row.try_get("ended_at")?)?,
@@ -60,10 +61,10 @@ impl SqliteStore {
     pub(super) async fn upsert_call_tx(&self, call: &CallRecord) -> StoreResult<()> {
         let written = sqlx::query(
             "INSERT INTO calls (id, tenant_id, agent, transport, caller, status, started_at, \
-             ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ended_at, end_reason, called) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
              ended_at = excluded.ended_at, end_reason = excluded.end_reason, \
-             caller = excluded.caller WHERE calls.tenant_id = excluded.tenant_id",
+             caller = excluded.caller, called = excluded.called WHERE calls.tenant_id = excluded.tenant_id",
         )
         .bind(call.id)
         .bind(call.tenant_id)
@@ -74,6 +75,7 @@ impl SqliteStore {
         .bind(to_ms(call.started_at))
         .bind(call.ended_at.map(to_ms))
         .bind(&call.end_reason)
+        .bind(&call.called)
         .execute(&self.pool)
         .await?;
         if written.rows_affected() == 0 {

@@ -133,6 +133,8 @@ struct Admitted {
     /// Our RTP address and SDP version, to check re-offers against.
     local_rtp: SocketAddr,
     version: u64,
+    /// The number dialled, stored with the call.
+    called: Option<String>,
     _slot: Slot,
 }
 
@@ -229,6 +231,7 @@ async fn admit(setup: &Setup, invite: Invite) -> Result<Admitted, Refusal> {
         negotiated,
         local_rtp,
         version,
+        called: invite.called,
         _slot: slot,
     })
 }
@@ -254,6 +257,7 @@ async fn answer_and_run(
         negotiated,
         local_rtp,
         version,
+        called,
         _slot,
     } = admitted;
     let caller = grant.caller.clone();
@@ -264,7 +268,10 @@ async fn answer_and_run(
         media::leg::session_format(negotiated.codec),
         "sip",
         caller,
-        CallOptions { can_transfer: true },
+        CallOptions {
+            can_transfer: true,
+            called,
+        },
     )
     .await;
     tracing::info!(call = call.0, call_id = %started.call_id, agent = %agent.name, "SIP call answered.");

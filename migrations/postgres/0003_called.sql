@@ -1,0 +1,2 @@
+-- The number the caller dialled (SIP calls); personal data like the caller's.
+ALTER TABLE calls ADD COLUMN called text;
