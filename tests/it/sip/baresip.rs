@@ -1,6 +1,6 @@
 //! baresip as the caller: it plays a speech WAV into the call and records what it hears, so
-//! the test can check that the agent's greeting reached the phone. Needs the RTP media module
-//! (the stub moves no audio).
+//! the test can check that the agent's greeting reached the phone, loud and long enough to be
+//! speech rather than a click.
 
 use super::{
     Trunk,
@@ -10,9 +10,14 @@ use std::{path::Path, time::Duration};
 
 const GREETER: &str = "+15550101";
 
-/// RMS of the 16-bit PCM samples in a WAV file's `data` chunk, 0.0-1.0.
-fn wav_rms(path: &Path) -> f64 {
+/// What a recorded WAV (16-bit PCM) holds: its RMS (0.0-1.0) and how many seconds of it are
+/// loud (20 ms windows above -40 dBFS).
+fn wav_loudness(path: &Path) -> (f64, f64) {
     let bytes = std::fs::read(path).unwrap_or_default();
+    let rate = bytes
+        .get(24..28)
+        .map_or(8000, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .max(1);
     let data = bytes
         .windows(4)
         .position(|w| w == b"data")
@@ -22,9 +27,15 @@ fn wav_rms(path: &Path) -> f64 {
         .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
         .collect();
     if samples.is_empty() {
-        return 0.0;
+        return (0.0, 0.0);
     }
-    (samples.iter().map(|s| s * s).sum::<f64>() / samples.len() as f64).sqrt()
+    let rms = |part: &[f64]| (part.iter().map(|s| s * s).sum::<f64>() / part.len() as f64).sqrt();
+    let window = (rate / 50) as usize;
+    let loud = samples
+        .chunks(window.max(1))
+        .filter(|part| rms(part) > 0.01)
+        .count();
+    (rms(&samples), loud as f64 * 0.02)
 }
 
 fn config(dir: &Path, wav: &str) -> String {
@@ -89,11 +100,16 @@ async fn a_baresip_caller_hears_the_agents_greeting() {
         .flatten()
         .map(|e| e.path())
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"));
-    let rms = heard.as_deref().map_or(0.0, wav_rms);
+    let (rms, loud_seconds) = heard.as_deref().map_or((0.0, 0.0), wav_loudness);
     let log = String::from_utf8_lossy(&output.stdout).into_owned();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         rms > 0.01,
         "the caller heard silence (RMS {rms:.4}); baresip said:\n{log}"
+    );
+    // The simulator's greeting lasts about a second; a click or a burst of noise would not.
+    assert!(
+        (0.5..30.0).contains(&loud_seconds),
+        "the caller heard {loud_seconds:.2} s of audio, not a greeting; baresip said:\n{log}"
     );
 }
