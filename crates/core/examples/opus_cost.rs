@@ -1,27 +1,26 @@
 //! What Opus costs per 20 ms frame on this machine: encodes the fixture speech (resampled to
-//! 48 kHz) at complexities 0, 5 and 10 and bitrates 16, 24 and 32 kb/s, decodes it, conceals
+//! 48 kHz, or RATE) at complexities 0, 1, 2, 5 and 10 and bitrates 16, 24 and 32 kb/s, decodes it, conceals
 //! a lost frame after each packet, and prints microseconds per 20 ms frame. A measurement for
 //! sizing, not a test: nothing asserts.
 //!
 //! ```text
-//! cargo run --release -p voxgate-core --example opus_cost [-- WAV [SECONDS]]
+//! cargo run --release -p voxgate-core --example opus_cost [-- WAV [SECONDS [RATE]]]
 //! ```
 //!
 //! WAV is a mono PCM16 file at 8, 16, 24 or 48 kHz (default: `speech-16k.wav` from the shared
 //! fixtures beside the workspace, else `/work/shared/fixtures`); SECONDS limits how much of it is
-//! used (default: all of it).
+//! used (default: all of it); RATE is the codec's sample rate, 8000, 16000, 24000 or 48000
+//! (default 48000; voxgate's WebRTC leg runs at 24000).
 
 use std::{
     path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
 };
-use voxgate_core::audio::{
-    OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder, Resampler, SampleRate, rms_dbfs,
-};
+use voxgate_core::audio::{OpusDecoder, OpusEncoder, Resampler, SampleRate, rms_dbfs};
 
 const BITRATES: [u32; 3] = [16_000, 24_000, 32_000];
-const COMPLEXITIES: [u8; 3] = [0, 5, 10];
+const COMPLEXITIES: [u8; 5] = [0, 1, 2, 5, 10];
 /// Each measurement is repeated and the fastest run kept, to shed scheduler noise on a shared
 /// machine.
 const RUNS: usize = 3;
@@ -43,20 +42,29 @@ fn run() -> Result<(), String> {
         .next()
         .map(|text| text.parse().map_err(|_| format!("bad SECONDS: {text}")))
         .transpose()?;
+    let codec_rate = match args.next().as_deref() {
+        None | Some("48000") => SampleRate::Hz48k,
+        Some("24000") => SampleRate::Hz24k,
+        Some("16000") => SampleRate::Hz16k,
+        Some("8000") => SampleRate::Hz8k,
+        Some(other) => return Err(format!("bad RATE: {other}")),
+    };
+    let hz = codec_rate.hz() as usize;
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let (rate, samples) = parse_wav(&bytes)?;
-    let mut resampler = Resampler::new(rate, SampleRate::Hz48k).map_err(|e| e.to_string())?;
+    let mut resampler = Resampler::new(rate, codec_rate).map_err(|e| e.to_string())?;
     let mut speech = Vec::new();
     resampler.process(&samples, &mut speech);
     if let Some(seconds) = seconds {
-        speech.truncate(seconds * 48_000);
+        speech.truncate(seconds * hz);
     }
-    let frames: Vec<&[i16]> = speech.chunks_exact(OPUS_FRAME_SAMPLES).collect();
+    let frames: Vec<&[i16]> = speech.chunks_exact(hz / 50).collect();
     println!(
-        "{}: {} frames ({:.1} s) at 48 kHz, {:.1} dBFS; best of {RUNS} runs",
+        "{}: {} frames ({:.1} s) at {} kHz, {:.1} dBFS; best of {RUNS} runs",
         path.display(),
         frames.len(),
         frames.len() as f64 / 50.0,
+        hz / 1000,
         rms_dbfs(&speech),
     );
     println!(
@@ -64,18 +72,24 @@ fn run() -> Result<(), String> {
     );
     for bitrate in BITRATES {
         for complexity in COMPLEXITIES {
-            measure(&frames, bitrate, complexity)?;
+            measure(&frames, codec_rate, bitrate, complexity)?;
         }
     }
-    let conceal = measure_concealment(&frames)?;
+    let conceal = measure_concealment(&frames, codec_rate)?;
     println!("conceal (one lost frame after each 24 kb/s packet): {conceal:.1} µs/frame");
     Ok(())
 }
 
-fn measure(frames: &[&[i16]], bitrate: u32, complexity: u8) -> Result<(), String> {
+fn measure(
+    frames: &[&[i16]],
+    rate: SampleRate,
+    bitrate: u32,
+    complexity: u8,
+) -> Result<(), String> {
     let mut packets = Vec::new();
     let encode = best_of(|| {
-        let mut encoder = OpusEncoder::new(bitrate, complexity).map_err(|e| e.to_string())?;
+        let mut encoder =
+            OpusEncoder::with_rate(rate, bitrate, complexity).map_err(|e| e.to_string())?;
         packets.clear();
         let started = now();
         for frame in frames {
@@ -84,8 +98,8 @@ fn measure(frames: &[&[i16]], bitrate: u32, complexity: u8) -> Result<(), String
         Ok(started.elapsed())
     })?;
     let decode = best_of(|| {
-        let mut decoder = OpusDecoder::new().map_err(|e| e.to_string())?;
-        let mut out = Vec::with_capacity(OPUS_FRAME_SAMPLES);
+        let mut decoder = OpusDecoder::with_rate(rate).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(frames.first().map_or(0, |f| f.len()));
         let started = now();
         for packet in &packets {
             out.clear();
@@ -110,16 +124,16 @@ fn measure(frames: &[&[i16]], bitrate: u32, complexity: u8) -> Result<(), String
 
 /// Concealment as it happens in a call: a frame lost after real audio, so the codec has pitch
 /// and spectrum to continue (before any packet it is just silence). Only the concealment is timed.
-fn measure_concealment(frames: &[&[i16]]) -> Result<f64, String> {
-    let mut encoder = OpusEncoder::new(24_000, 5).map_err(|e| e.to_string())?;
+fn measure_concealment(frames: &[&[i16]], rate: SampleRate) -> Result<f64, String> {
+    let mut encoder = OpusEncoder::with_rate(rate, 24_000, 5).map_err(|e| e.to_string())?;
     let packets = frames
         .iter()
         .map(|frame| encoder.encode(frame))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let elapsed = best_of(|| {
-        let mut decoder = OpusDecoder::new().map_err(|e| e.to_string())?;
-        let mut out = Vec::with_capacity(OPUS_FRAME_SAMPLES * 2);
+        let mut decoder = OpusDecoder::with_rate(rate).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(frames.first().map_or(0, |f| f.len() * 2));
         let mut concealing = Duration::ZERO;
         for packet in &packets {
             out.clear();

@@ -19,9 +19,12 @@ pub(super) const FRAME_SAMPLES: usize = 480;
 const MAX_PACKET: usize = 1500;
 /// Opus bitrate (constant): plenty for speech.
 const OPUS_BITRATE: u32 = 32_000;
-/// Opus encoder complexity: the middle of 0..=10 (at 48 kHz it measured about 0.18 ms to encode
-/// a 20 ms frame on the development VM; `crates/core/examples/opus_cost.rs`).
-const OPUS_COMPLEXITY: u8 = 5;
+/// Opus encoder complexity, chosen for the CPU budget: at 24 kHz and 32 kb/s a 20 ms frame
+/// took 86 µs to encode at complexity 1 against 190 µs at 5 and 337 µs at 10 on the 2-core
+/// development VM (`crates/core/examples/opus_cost.rs`, BENCHMARKS.md). Agent audio encoding
+/// was the largest single cost at 200 WebRTC calls; at 32 kb/s the bitrate, not the search
+/// effort, carries speech quality.
+const OPUS_COMPLEXITY: u8 = 1;
 
 /// The audio codecs voxgate negotiates, in order of preference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
