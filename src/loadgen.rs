@@ -8,11 +8,14 @@
 //! event-handling latency (from its metrics). Targets are loopback only, by construction.
 //! With `--transport webrtc` the callers are WebRTC clients instead (`webrtc.rs`): a call token,
 //! an SDP offer to `POST /v1/calls/webrtc`, then Opus over DTLS-SRTP on loopback UDP.
+//! With `--transport sip` one SIPp process places the calls over the child's SIP trunk (`sip.rs`):
+//! INVITE, PCMU over RTP from a WAV fixture, BYE.
 
 mod caller;
 mod failover;
 mod report;
 mod server;
+mod sip;
 mod webrtc;
 
 use crate::provider::sim::{ConnectFaults, Simulator, TurnFaults};
@@ -34,6 +37,8 @@ pub struct LoadgenOptions {
     pub duration_seconds: u64,
     /// Raw μ-law 8 kHz fixture the callers speak.
     pub fixture: PathBuf,
+    /// μ-law 8 kHz WAV the SIP callers (SIPp `rtp_stream`) speak.
+    pub sip_wav: PathBuf,
     /// The voxgate binary to spawn (default: this one).
     pub server_binary: PathBuf,
     /// A fault to inject, if any.
@@ -50,6 +55,8 @@ pub enum Transport {
     Twilio,
     /// A WebRTC client: SDP offer over HTTP, Opus over DTLS-SRTP, events on a data channel.
     Webrtc,
+    /// A SIP trunk caller (SIPp): INVITE with a PCMU offer, RTP from a WAV, BYE.
+    Sip,
 }
 
 /// Faults a load run can inject.
@@ -70,12 +77,13 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
         options.duration_seconds >= 5,
         "--duration-seconds must be at least 5"
     );
-    let audio = std::fs::read(&options.fixture)
-        .with_context(|| format!("reading {}", options.fixture.display()))?;
-    anyhow::ensure!(
-        audio.len() >= 8 * 3000,
-        "the fixture needs at least 3 s of audio"
-    );
+    if options.transport == Transport::Sip {
+        anyhow::ensure!(
+            options.fault.is_none(),
+            "--fault is not supported with --transport sip"
+        );
+        sip::require_sipp()?;
+    }
     let simulator = Simulator::start("127.0.0.1:0".parse()?).await?;
     if options.fault == Some(Fault::RealtimeDrop) {
         simulator.set_connect_faults(ConnectFaults {
@@ -86,9 +94,51 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
             ..ConnectFaults::default()
         });
     }
-    let server = server::Server::spawn(&options.server_binary, &simulator.base_url()).await?;
+    let sip = options.transport == Transport::Sip;
+    let server = server::Server::spawn(&options.server_binary, &simulator.base_url(), sip).await?;
+    let outcome = if sip {
+        run_sip(&options, &server).await
+    } else {
+        run_callers(&options, &server).await
+    };
+    server.stop().await;
+    simulator.shutdown().await;
+    println!("{}", outcome?.markdown());
+    Ok(())
+}
+
+/// Places the SIP calls through SIPp and measures the child meanwhile.
+async fn run_sip(options: &LoadgenOptions, server: &server::Server) -> anyhow::Result<Report> {
+    let target = server
+        .sip_addr()
+        .context("the child was started without SIP")?;
+    let baseline = server.sample()?;
+    let sampler = server.start_sampling();
+    let started = std::time::Instant::now();
+    let sipp = sip::run(&sip::Plan {
+        target,
+        wav: &options.sip_wav,
+        calls: options.calls,
+        ramp: Duration::from_secs(options.ramp_seconds),
+        duration: Duration::from_secs(options.duration_seconds),
+    })
+    .await;
+    let wall = started.elapsed();
+    let peak = sampler.stop().await;
+    let metrics = server.metrics().await.unwrap_or_default();
+    Ok(Report::sip(options, &sipp?, baseline, peak, wall, &metrics))
+}
+
+/// Runs the Twilio or WebRTC callers in this process and measures the child meanwhile.
+async fn run_callers(options: &LoadgenOptions, server: &server::Server) -> anyhow::Result<Report> {
+    let audio = std::fs::read(&options.fixture)
+        .with_context(|| format!("reading {}", options.fixture.display()))?;
+    anyhow::ensure!(
+        audio.len() >= 8 * 3000,
+        "the fixture needs at least 3 s of audio"
+    );
     let webrtc = match options.transport {
-        Transport::Twilio => None,
+        Transport::Twilio | Transport::Sip => None,
         Transport::Webrtc => Some(webrtc::Callers {
             base: server.target().base,
             api_key: failover::tenant_key(&server.target().base, server.admin_key()).await?,
@@ -124,13 +174,10 @@ pub async fn run(options: LoadgenOptions) -> anyhow::Result<()> {
     let wall = started.elapsed();
     let peak = sampler.stop().await;
     let metrics = server.metrics().await.unwrap_or_default();
-    let mut report = Report::new(&options, &stats, baseline, peak, wall, &metrics);
+    let mut report = Report::new(options, &stats, baseline, peak, wall, &metrics);
     if options.fault.is_some() {
         let figures = failover::collect(&server.target().base, server.admin_key()).await?;
         report.add_failover(&stats, &figures);
     }
-    println!("{}", report.markdown());
-    server.stop().await;
-    simulator.shutdown().await;
-    Ok(())
+    Ok(report)
 }

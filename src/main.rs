@@ -35,7 +35,8 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
-    /// Measure concurrent simulated Twilio calls against a voxgate child process (loopback only).
+    /// Measure concurrent simulated calls (Twilio, WebRTC or SIP) against a voxgate child process
+    /// (loopback only).
     Loadgen {
         /// Concurrent calls (at most 2000).
         #[arg(long, default_value_t = 10)]
@@ -49,12 +50,16 @@ enum Command {
         /// Raw 8 kHz μ-law audio the callers speak.
         #[arg(long, default_value = "../shared/fixtures/speech-8k.ulaw")]
         fixture: PathBuf,
+        /// 8 kHz μ-law WAV the SIP callers (SIPp `rtp_stream`) speak, looped.
+        #[arg(long, default_value = "../shared/fixtures/speech-8k-ulaw.wav")]
+        sip_wav: PathBuf,
         /// Inject a fault: `realtime-drop` drops every realtime socket 300 ms into each answer,
         /// and the report adds failover times and lost utterances.
         #[arg(long, value_enum)]
         fault: Option<voxgate::loadgen::Fault>,
-        /// How the callers reach voxgate: `twilio` (webhook + media stream) or `webrtc`
-        /// (SDP offer, Opus over DTLS-SRTP, events data channel).
+        /// How the callers reach voxgate: `twilio` (webhook + media stream), `webrtc`
+        /// (SDP offer, Opus over DTLS-SRTP, events data channel) or `sip` (one SIPp process as
+        /// the trunk caller: INVITE, PCMU over RTP, BYE; needs the Debian package sip-tester).
         #[arg(long, value_enum, default_value_t = voxgate::loadgen::Transport::Twilio)]
         transport: voxgate::loadgen::Transport,
     },
@@ -122,6 +127,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             ramp_seconds,
             duration_seconds,
             fixture,
+            sip_wav,
             fault,
             transport,
         } => {
@@ -130,6 +136,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 ramp_seconds,
                 duration_seconds,
                 fixture,
+                sip_wav,
                 fault,
                 transport,
                 server_binary: std::env::current_exe().context("locating the voxgate binary")?,

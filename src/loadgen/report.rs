@@ -1,6 +1,6 @@
 //! What a load run measured, and its Markdown rendering for BENCHMARKS.md.
 
-use super::{LoadgenOptions, failover::FailoverStats, server::Sample};
+use super::{LoadgenOptions, failover::FailoverStats, server::Sample, sip::SippStats};
 use std::time::Duration;
 
 /// One caller's results.
@@ -85,14 +85,6 @@ impl Report {
             .flat_map(|s| s.turn_latencies.iter().copied())
             .collect();
         latencies.sort_unstable();
-        let cpu_seconds = peak.cpu_ticks.saturating_sub(baseline.cpu_ticks) as f64 / 100.0;
-        let per_call_kib =
-            peak.rss_kib.saturating_sub(baseline.rss_kib) as f64 / options.calls as f64;
-        let handling = crate::telemetry::EVENT_HANDLING_SECONDS;
-        let added = |q: &str| {
-            quantile(metrics, handling, q)
-                .map_or("n/a".to_owned(), |s| format!("{:.3} ms", s * 1000.0))
-        };
         let first_error = stats
             .iter()
             .find_map(|s| s.error.clone())
@@ -106,12 +98,84 @@ impl Report {
             ("agent frames received".into(), stats.iter().map(|s| s.agent_frames).sum::<u64>().to_string()),
             ("turn latency p50 / p95 / p99 (end of speech → first agent audio, incl. simulator VAD 500 ms)".into(),
              format!("{} / {} / {}", ms(percentile(&latencies, 50.0)), ms(percentile(&latencies, 95.0)), ms(percentile(&latencies, 99.0)))),
-            ("voxgate event handling p50 / p99 (provider event → outputs handed on)".into(), format!("{} / {}", added("0.5"), added("0.99"))),
-            ("voxgate CPU (cores busy over the run)".into(), format!("{:.2}", cpu_seconds / wall.as_secs_f64())),
-            ("voxgate memory: peak RSS / per call".into(), format!("{} MiB / {:.0} KiB", peak.rss_kib / 1024, per_call_kib)),
-            ("first caller error".into(), if first_error.is_empty() { "none".into() } else { first_error }),
         ];
-        Self { lines }
+        let mut report = Self { lines };
+        report.add_voxgate(options, baseline, peak, wall, metrics);
+        report.lines.push((
+            "first caller error".into(),
+            if first_error.is_empty() {
+                "none".into()
+            } else {
+                first_error
+            },
+        ));
+        report
+    }
+
+    /// A SIP run: SIPp's call counts, the RTP it streamed against what voxgate received.
+    pub(super) fn sip(
+        options: &LoadgenOptions,
+        sipp: &SippStats,
+        baseline: Sample,
+        peak: Sample,
+        wall: Duration,
+        metrics: &str,
+    ) -> Self {
+        let received = counter(metrics, crate::telemetry::AUDIO_FRAMES_IN);
+        let sent = sipp.packets_sent as f64;
+        let out = counter(metrics, crate::telemetry::AUDIO_FRAMES_OUT);
+        let exit = sipp
+            .exit_code
+            .map_or_else(|| "killed".to_owned(), |code| code.to_string());
+        let lines = vec![
+            ("concurrent calls (SIP, one SIPp UAC, PCMU over RTP)".into(), options.calls.to_string()),
+            ("calls attempted / successful / failed (SIPp)".into(),
+             format!("{} / {} / {} (sipp exit {exit})", sipp.attempted, sipp.successful, sipp.failed)),
+            ("caller RTP packets sent (successful calls × duration × 50) / frames received by voxgate".into(),
+             format!("{sent:.0} / {received:.0}")),
+            ("frames dropped (sent − received; negative: received more)".into(), format!("{:.0}", sent - received)),
+            ("agent frames sent by voxgate".into(), format!("{out:.0}")),
+        ];
+        let mut report = Self { lines };
+        report.add_voxgate(options, baseline, peak, wall, metrics);
+        report.lines.push((
+            "first caller error (SIPp error log)".into(),
+            sipp.first_error.clone().unwrap_or_else(|| "none".into()),
+        ));
+        report
+    }
+
+    /// voxgate's own figures: event handling, CPU and memory.
+    fn add_voxgate(
+        &mut self,
+        options: &LoadgenOptions,
+        baseline: Sample,
+        peak: Sample,
+        wall: Duration,
+        metrics: &str,
+    ) {
+        let cpu_seconds = peak.cpu_ticks.saturating_sub(baseline.cpu_ticks) as f64 / 100.0;
+        let per_call_kib =
+            peak.rss_kib.saturating_sub(baseline.rss_kib) as f64 / options.calls as f64;
+        let handling = crate::telemetry::EVENT_HANDLING_SECONDS;
+        let added = |q: &str| {
+            quantile(metrics, handling, q)
+                .map_or("n/a".to_owned(), |s| format!("{:.3} ms", s * 1000.0))
+        };
+        self.lines.extend([
+            (
+                "voxgate event handling p50 / p99 (provider event → outputs handed on)".into(),
+                format!("{} / {}", added("0.5"), added("0.99")),
+            ),
+            (
+                "voxgate CPU (cores busy over the run)".into(),
+                format!("{:.2}", cpu_seconds / wall.as_secs_f64()),
+            ),
+            (
+                "voxgate memory: peak RSS / per call".into(),
+                format!("{} MiB / {:.0} KiB", peak.rss_kib / 1024, per_call_kib),
+            ),
+        ]);
     }
 
     /// Adds a `--fault realtime-drop` run's failover figures.

@@ -1,9 +1,10 @@
 //! The voxgate child process under load: spawned on loopback with a throwaway data folder, one
-//! agent and known keys; sampled from /proc (CPU ticks, resident memory).
+//! agent and known keys; sampled from /proc (CPU ticks, resident memory). For SIP runs it also
+//! listens for SIP on a loopback UDP port, with a config file routing [`SIP_NUMBER`] to the agent.
 
 use anyhow::Context;
 use rand::RngExt;
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
 use tokio::{process::Child, sync::oneshot, task::JoinHandle};
 
 /// Where the callers find the server, and the secrets they need.
@@ -29,8 +30,15 @@ pub(super) struct Server {
     pid: u32,
     target: Target,
     admin_key: String,
+    sip: Option<SocketAddr>,
     _data: TempFolder,
 }
+
+/// The called number a SIP run dials; the child routes it to the `loadgen` agent.
+pub(super) const SIP_NUMBER: &str = "+15550100";
+
+/// The child's RTP ports in a SIP run: one per call, well clear of the callers' ports.
+const SIP_RTP_PORTS: &str = "20000-29999";
 
 struct TempFolder(std::path::PathBuf);
 
@@ -50,7 +58,12 @@ fn random_hex(bytes: usize) -> String {
 const AGENT: &str = "instructions = \"You are a load-test agent. Answer briefly.\"\n";
 
 impl Server {
-    pub(super) async fn spawn(binary: &Path, provider_base_url: &str) -> anyhow::Result<Self> {
+    /// Starts the child; with `sip`, SIP is on (see the module doc).
+    pub(super) async fn spawn(
+        binary: &Path,
+        provider_base_url: &str,
+        sip: bool,
+    ) -> anyhow::Result<Self> {
         let folder = std::env::temp_dir().join(format!("voxgate-loadgen-{}", random_hex(6)));
         std::fs::create_dir_all(folder.join("agents"))?;
         std::fs::write(folder.join("agents/loadgen.toml"), AGENT)?;
@@ -62,9 +75,29 @@ impl Server {
             twilio_token: random_hex(16),
         };
         let admin_key = random_hex(16);
-        let child = tokio::process::Command::new(binary)
+        let mut command = tokio::process::Command::new(binary);
+        command.env_clear();
+        let sip = if sip {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_udp_port()?));
+            let file = folder.join("voxgate.toml");
+            std::fs::write(
+                &file,
+                format!("[sip.numbers]\n\"{SIP_NUMBER}\" = \"loadgen\"\n"),
+            )?;
+            let most = super::MAX_CALLS.to_string();
+            command
+                .arg("--config")
+                .arg(file)
+                .env("VOXGATE_SIP_UDP_ADDR", addr.to_string())
+                .env("VOXGATE_SIP_MAX_CALLS", &most)
+                .env("VOXGATE_SIP_MAX_CALLS_PER_TENANT", &most)
+                .env("VOXGATE_SIP_RTP_PORTS", SIP_RTP_PORTS);
+            Some(addr)
+        } else {
+            None
+        };
+        let child = command
             .arg("serve")
-            .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("VOXGATE_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("VOXGATE_DATA_DIR", folder.join("data"))
@@ -89,6 +122,7 @@ impl Server {
             pid,
             target,
             admin_key,
+            sip,
             _data: TempFolder(folder),
         };
         server.wait_healthy().await?;
@@ -108,6 +142,11 @@ impl Server {
 
     pub(super) fn target(&self) -> Target {
         self.target.clone()
+    }
+
+    /// Where the child listens for SIP, in a SIP run.
+    pub(super) fn sip_addr(&self) -> Option<SocketAddr> {
+        self.sip
     }
 
     /// The child's admin key.
@@ -153,6 +192,12 @@ impl Server {
     pub(super) async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn reqwest_get(url: &str) -> anyhow::Result<()> {
