@@ -128,6 +128,30 @@ impl Uas {
             return self.reply(now, key, request, 481, None, &[], &[], None);
         };
         self.reply(now, key, request, 200, None, &[], &[], Some(call));
+        let proceeding = self
+            .dialogs
+            .get(&call)
+            .is_some_and(|d| d.state == DialogState::Proceeding);
+        if proceeding && let Some(dialog) = self.dialogs.remove(&call) {
+            // An early dialog ended by the caller: the INVITE still needs its final response
+            // (487, resent until the ACK), or its transaction would wait forever.
+            self.reply(
+                now,
+                dialog.invite_tx.clone(),
+                &dialog.invite,
+                487,
+                Some(&dialog.local_tag),
+                &[],
+                &[],
+                Some(call),
+            );
+            self.client.retain(|_, tx| tx.call != call);
+            self.event(Event::Ended {
+                call,
+                cause: EndCause::CallerBye,
+            });
+            return;
+        }
         self.end(call, EndCause::CallerBye);
     }
 }
