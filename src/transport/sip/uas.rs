@@ -14,7 +14,7 @@ pub use dialog::ReofferCheck;
 
 use super::{
     digest::{DigestAuth, Verdict},
-    message::{Message, NameAddr, StartLine, Writer, reason, uri_user},
+    message::{Message, NameAddr, StartLine, uri_user},
 };
 use crate::telemetry;
 use dialog::Dialog;
@@ -357,38 +357,10 @@ impl Uas {
 
 mod commands;
 mod in_dialog;
+mod response;
 mod timers;
 
-/// A response to `request`: Via, From, To (with `tag` added when To has none), Call-ID and
-/// CSeq copied, then `extra`, then the body (SDP when not empty).
-fn response(
-    request: &Message,
-    code: u16,
-    tag: Option<&str>,
-    extra: &[(&str, String)],
-    body: &[u8],
-) -> Vec<u8> {
-    let mut writer = Writer::response(code, reason(code));
-    for via in request.headers_named("Via") {
-        writer = writer.header("Via", via);
-    }
-    let to = request.header("To").unwrap_or_default();
-    let has_tag = NameAddr::parse(to).and_then(|t| t.tag()).is_some();
-    let to = match tag {
-        Some(tag) if !has_tag && code > 100 => format!("{to};tag={tag}"),
-        _ => to.to_owned(),
-    };
-    writer = writer
-        .header("From", request.header("From").unwrap_or_default())
-        .header("To", &to)
-        .header("Call-ID", request.header("Call-ID").unwrap_or_default())
-        .header("CSeq", request.header("CSeq").unwrap_or_default())
-        .header("Server", "voxgate");
-    for (name, value) in extra {
-        writer = writer.header(name, value);
-    }
-    writer.body("application/sdp", body)
-}
+use response::response;
 
 #[cfg(test)]
 mod tests;

@@ -99,7 +99,9 @@ impl Uas {
         let Some(call) = self.server.get(&invite_key).and_then(|tx| tx.call) else {
             return self.reply(now, key, request, 481, None, &[], &[], None);
         };
-        self.reply(now, key, request, 200, None, &[], &[], None);
+        // The CANCEL's To is the INVITE's: it gets the tag the INVITE's responses carry.
+        let tag = self.dialogs.get(&call).map(|d| d.local_tag.clone());
+        self.reply(now, key, request, 200, tag.as_deref(), &[], &[], None);
         let proceeding = self
             .dialogs
             .get(&call)
