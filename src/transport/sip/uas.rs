@@ -198,7 +198,7 @@ impl Uas {
     fn on_request(&mut self, now: Instant, source: SocketAddr, request: Message, method: &str) {
         let branch = request.branch().unwrap_or_default().to_owned();
         if method == "ACK" {
-            return self.on_ack(&request, branch, source);
+            return self.on_ack(now, &request, branch, source);
         }
         if method == "CANCEL" {
             return self.on_cancel(now, &request, branch, source);

@@ -41,11 +41,18 @@ impl Uas {
         if code == 200
             && let Some(dialog) = self.dialogs.get_mut(&call)
         {
-            dialog.awaiting_ack = Some(key);
+            let cseq = request.cseq().map_or(0, |(number, _)| number);
+            dialog.awaiting_ack = Some((key, cseq));
         }
     }
 
-    pub(super) fn on_ack(&mut self, request: &Message, branch: String, source: SocketAddr) {
+    pub(super) fn on_ack(
+        &mut self,
+        now: Instant,
+        request: &Message,
+        branch: String,
+        source: SocketAddr,
+    ) {
         let key = TxKey {
             branch,
             method: "INVITE".to_owned(),
@@ -63,13 +70,20 @@ impl Uas {
         let Some(dialog) = self.dialogs.get_mut(&call) else {
             return;
         };
-        if let Some(pending) = dialog.awaiting_ack.take()
-            && let Some(tx) = self.server.get_mut(&pending)
-        {
+        // A late retransmission of an earlier ACK must not acknowledge a newer 2xx.
+        let cseq = request.cseq().map(|(number, _)| number);
+        let Some((pending, _)) = dialog.awaiting_ack.take_if(|(_, n)| Some(*n) == cseq) else {
+            return;
+        };
+        let answered = dialog.state == DialogState::Answered;
+        if answered {
+            dialog.state = DialogState::Confirmed;
+        }
+        if let Some(tx) = self.server.get_mut(&pending) {
             tx.resend = None;
         }
-        if dialog.state == DialogState::Answered {
-            dialog.state = DialogState::Confirmed;
+        if answered {
+            self.after_ack(now, call);
         }
     }
 

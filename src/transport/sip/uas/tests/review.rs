@@ -92,3 +92,70 @@ fn the_200_to_a_cancel_carries_the_dialogs_tag() {
     assert_eq!(to_tag(&sent[0]), tag);
     assert_eq!(to_tag(&sent[1]), tag);
 }
+
+#[test]
+fn a_hangup_before_the_ack_waits_for_it_while_the_200_is_still_resent() {
+    let mut h = Harness::new(None);
+    let (call, tag) = h.answered();
+    h.uas.hangup(h.now, call);
+    let (sent, events) = h.drain();
+    assert!(sent.is_empty() && events.is_empty(), "no BYE yet: {sent:?}");
+    let (sent, _) = h.advance(Duration::from_millis(1600));
+    assert_eq!(status(&sent), [200, 200], "the 200 is resent meanwhile");
+    let (sent, _) = h.receive(&request("ACK", "z9hG4bKack1", Some(&tag), 1, "", ""));
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].starts_with("BYE "), "{}", sent[0]);
+    let (sent, _) = h.advance(Duration::from_millis(400));
+    assert!(sent.is_empty(), "no more 200s after the ACK: {sent:?}");
+}
+
+#[test]
+fn a_transfer_before_the_ack_sends_its_refer_once_the_ack_comes() {
+    let mut h = Harness::new(None);
+    let (call, tag) = h.answered();
+    h.uas.refer(h.now, call, "sip:human@pbx.example");
+    let (sent, _) = h.drain();
+    assert!(sent.is_empty(), "{sent:?}");
+    let (sent, _) = h.receive(&request("ACK", "z9hG4bKack1", Some(&tag), 1, "", ""));
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].starts_with("REFER ") && sent[0].contains("Refer-To: <sip:human@pbx.example>"));
+}
+
+#[test]
+fn a_hangup_before_an_ack_that_never_comes_sends_bye_when_the_200_times_out() {
+    let mut h = Harness::new(None);
+    let (call, _) = h.answered();
+    h.uas.hangup(h.now, call);
+    let (sent, events) = h.advance(Duration::from_secs(33));
+    let first_bye = sent
+        .iter()
+        .position(|s| s.starts_with("BYE "))
+        .expect("a BYE");
+    let last_200 = sent.iter().rposition(|s| s.starts_with("SIP/2.0 200"));
+    assert!(
+        last_200 < Some(first_bye),
+        "BYE only after the 200 timed out"
+    );
+    assert_eq!(
+        status(&sent[..first_bye]).len(),
+        10,
+        "all ten resends of the 200"
+    );
+    assert_eq!(ended(&events), [EndCause::NoAck]);
+}
+
+#[test]
+fn a_late_ack_of_the_first_200_does_not_acknowledge_a_reinvites_200() {
+    let mut h = Harness::new(None);
+    let (_, tag) = h.answered();
+    let ack = request("ACK", "z9hG4bKack1", Some(&tag), 1, "", "");
+    h.receive(&ack);
+    let (sent, _) = h.receive(&request("INVITE", "z9hG4bKre1", Some(&tag), 2, "", OFFER));
+    assert_eq!(status(&sent), [200]);
+    h.receive(&request("ACK", "z9hG4bKack1b", Some(&tag), 1, "", ""));
+    let (sent, _) = h.advance(Duration::from_millis(600));
+    assert_eq!(status(&sent), [200], "the re-INVITE's 200 is still resent");
+    h.receive(&request("ACK", "z9hG4bKack2", Some(&tag), 2, "", ""));
+    let (sent, _) = h.advance(Duration::from_secs(40));
+    assert!(sent.is_empty(), "{sent:?}");
+}
