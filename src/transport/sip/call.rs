@@ -135,6 +135,8 @@ struct Admitted {
     version: u64,
     /// The number dialled, stored with the call.
     called: Option<String>,
+    /// Where the INVITE came from (RTP from there may latch).
+    signalling: IpAddr,
     _slot: Slot,
 }
 
@@ -232,6 +234,7 @@ async fn admit(setup: &Setup, invite: Invite) -> Result<Admitted, Refusal> {
         local_rtp,
         version,
         called: invite.called,
+        signalling: invite.source.ip(),
         _slot: slot,
     })
 }
@@ -258,6 +261,7 @@ async fn answer_and_run(
         local_rtp,
         version,
         called,
+        signalling,
         _slot,
     } = admitted;
     let caller = grant.caller.clone();
@@ -283,5 +287,6 @@ async fn answer_and_run(
         reoffer,
     };
     let _ = setup.commands.send((call, accept)).await;
-    Some(media::run(socket, negotiated, started.events, started.commands, stop).await)
+    let (events, commands) = (started.events, started.commands);
+    Some(media::run(socket, negotiated, signalling, events, commands, stop).await)
 }
