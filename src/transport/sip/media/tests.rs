@@ -16,6 +16,7 @@ async fn peer_and_leg() -> (UdpSocket, UdpSocket, Negotiated) {
         codec: G711Codec::Pcma,
         payload_type: 8,
         dtmf_payload_type: Some(101),
+        direction: crate::transport::sip::media::sdp::Direction::SendRecv,
         remote_rtp: peer.local_addr().expect("address"),
     };
     (peer, ours, negotiated)

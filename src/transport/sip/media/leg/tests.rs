@@ -9,6 +9,7 @@ fn negotiated() -> Negotiated {
         codec: G711Codec::Pcmu,
         payload_type: 0,
         dtmf_payload_type: Some(101),
+        direction: crate::transport::sip::media::sdp::Direction::SendRecv,
         remote_rtp: PEER.parse().expect("address"),
     }
 }
