@@ -293,10 +293,15 @@ impl Uas {
                 .header("Authorization")
                 .or_else(|| request.header("Proxy-Authorization"));
             let since = now.saturating_duration_since(self.epoch);
-            match auth.verify(authorization, "INVITE", since) {
+            let uri = match &request.start {
+                StartLine::Request { uri, .. } => uri.as_str(),
+                StartLine::Response { .. } => "",
+            };
+            let client = key.source.ip();
+            match auth.verify(authorization, ("INVITE", uri), client, since) {
                 Verdict::Valid => {}
                 verdict => {
-                    let challenge = auth.challenge(since, verdict == Verdict::Stale);
+                    let challenge = auth.challenge(since, verdict == Verdict::Stale, client);
                     let extra = [("WWW-Authenticate", challenge)];
                     let tag = random_token();
                     return self.reply(now, key, &request, 401, Some(&tag), &extra, &[], None);

@@ -159,3 +159,65 @@ fn a_late_ack_of_the_first_200_does_not_acknowledge_a_reinvites_200() {
     let (sent, _) = h.advance(Duration::from_secs(40));
     assert!(sent.is_empty(), "{sent:?}");
 }
+
+/// An INVITE answering `challenge` (a 401) with the right password, for Request-URI `uri`.
+fn authorized_invite(challenge: &str, uri: &str, branch: &str) -> Vec<u8> {
+    let challenge = Message::parse(challenge.as_bytes()).expect("401");
+    let header = challenge.header("WWW-Authenticate").expect("challenge");
+    let nonce = header
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("nonce");
+    let md5 = |text: String| {
+        use md5::Digest as _;
+        hex::encode(md5::Md5::digest(text.as_bytes()))
+    };
+    let ha1 = md5("trunk:voxgate:s3cret-pass".to_owned());
+    let ha2 = md5(format!("INVITE:{uri}"));
+    let response = md5(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    let authorization = format!(
+        "Authorization: Digest username=\"trunk\", realm=\"voxgate\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n"
+    );
+    request("INVITE", branch, None, 2, &authorization, OFFER)
+}
+
+fn with_auth() -> Harness {
+    Harness::new(Some(DigestAuth::new(
+        super::super::super::digest::Credentials {
+            username: "trunk".into(),
+            password: crate::secret::Secret::new("s3cret-pass"),
+            realm: "voxgate".into(),
+        },
+    )))
+}
+
+#[test]
+fn a_nonce_used_from_another_address_or_for_another_uri_gets_a_fresh_challenge() {
+    let mut h = with_auth();
+    let (sent, _) = h.receive(&invite("z9hG4bKa1"));
+    assert_eq!(status(&sent), [401]);
+    let challenge = sent[0].clone();
+    let other_uri = authorized_invite(&challenge, "sip:+15550199@198.51.100.1", "z9hG4bKa2");
+    let (sent, events) = h.receive(&other_uri);
+    assert_eq!(status(&sent), [401], "the digest names another Request-URI");
+    assert!(events.is_empty() && !sent[0].contains("stale=true"));
+    h.peer = "203.0.113.5:5060".parse().expect("address");
+    let right = authorized_invite(&challenge, "sip:+15550100@198.51.100.1", "z9hG4bKa3");
+    let (sent, events) = h.receive(&right);
+    assert_eq!(
+        status(&sent),
+        [401],
+        "the nonce was issued to another address"
+    );
+    assert!(events.is_empty() && !sent[0].contains("stale=true"));
+    h.peer = PEER.parse().expect("address");
+    let (sent, events) = h.receive(&authorized_invite(
+        &challenge,
+        "sip:+15550100@198.51.100.1",
+        "z9hG4bKa4",
+    ));
+    assert_eq!(status(&sent), [100], "from the address it was issued to");
+    assert!(matches!(events.as_slice(), [Event::Invite(_)]));
+}
