@@ -39,11 +39,20 @@ pub enum Verdict {
     Invalid,
 }
 
-/// Makes and checks nonces and digests for one account.
-#[derive(Debug)]
+/// Makes and checks nonces and digests for one account. Its Debug shows neither the nonce key
+/// nor the password.
 pub struct DigestAuth {
     credentials: Credentials,
     key: [u8; 32],
+}
+
+impl std::fmt::Debug for DigestAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestAuth")
+            .field("credentials", &self.credentials)
+            .field("key", &"[redacted]")
+            .finish()
+    }
 }
 
 fn md5_hex(text: &str) -> String {
@@ -275,5 +284,19 @@ mod tests {
             d.verify(Some(&header), INVITE, elsewhere, Duration::from_secs(20)),
             Verdict::Invalid
         );
+    }
+
+    #[test]
+    fn debug_output_shows_neither_the_nonce_key_nor_the_password() {
+        let d = digest();
+        let shown = format!("{d:?}");
+        assert!(
+            shown.contains("trunk") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let key_bytes = format!("{:?}", d.key);
+        assert!(!shown.contains(&key_bytes), "{shown}");
+        assert!(!shown.contains(&hex::encode(d.key)), "{shown}");
     }
 }
