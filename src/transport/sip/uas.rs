@@ -25,6 +25,10 @@ use std::{
 };
 use transaction::{Backoff, ClientTx, ServerTx, TX_LIFETIME, TxKey};
 
+/// Most server transactions kept; beyond it new INVITEs get a stateless 503 and other
+/// responses are sent without being remembered.
+const MAX_SERVER_TX: usize = 20_000;
+
 /// Methods voxgate answers, for `Allow`.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO";
 
@@ -214,6 +218,11 @@ impl Uas {
             }
             return;
         }
+        if method == "INVITE" && self.server.len() >= MAX_SERVER_TX {
+            telemetry::record_sip_dropped("transactions_full");
+            let extra = [("Retry-After", "5".to_owned())];
+            return self.reply_stateless(source, &request, 503, &extra);
+        }
         let in_dialog = request
             .header("To")
             .and_then(NameAddr::parse)
@@ -228,19 +237,15 @@ impl Uas {
                     ("Allow", ALLOW.to_owned()),
                     ("Accept", "application/sdp".into()),
                 ];
-                self.reply(now, key, &request, 200, None, &extra, &[], None);
+                self.reply_stateless(source, &request, 200, &extra);
             }
-            "NOTIFY" | "INFO" => {
-                let code = if self.dialog_of(&request).is_some() {
-                    200
-                } else {
-                    481
-                };
-                self.reply(now, key, &request, code, None, &[], &[], None);
+            "NOTIFY" | "INFO" if self.dialog_of(&request).is_some() => {
+                self.reply(now, key, &request, 200, None, &[], &[], None);
             }
+            "NOTIFY" | "INFO" => self.reply_stateless(source, &request, 481, &[]),
             _ => {
                 let extra = [("Allow", ALLOW.to_owned())];
-                self.reply(now, key, &request, 405, None, &extra, &[], None);
+                self.reply_stateless(source, &request, 405, &extra);
             }
         }
     }
@@ -252,8 +257,22 @@ impl Uas {
             .map(|(call, _)| *call)
     }
 
-    /// Sends a response and remembers it in the server transaction `key`. Final responses to
-    /// INVITE are resent until the ACK.
+    /// Answers without a transaction (OPTIONS, 401, 405, 481, 503): nothing is kept, and a
+    /// retransmitted request just gets a fresh response. Keeps floods of unique branches from
+    /// growing the transaction map.
+    pub(super) fn reply_stateless(
+        &mut self,
+        source: SocketAddr,
+        request: &Message,
+        code: u16,
+        extra: &[(&str, String)],
+    ) {
+        let bytes = response(request, code, None, extra, &[]);
+        self.send_response(source, bytes);
+    }
+
+    /// Sends a response and remembers it in the server transaction `key` (unless the map is
+    /// full). Final responses to INVITE are resent until the ACK.
     #[allow(clippy::too_many_arguments)]
     fn reply(
         &mut self,
@@ -268,6 +287,9 @@ impl Uas {
     ) {
         let bytes = response(request, code, tag, extra, body);
         self.send_response(key.source, bytes.clone());
+        if self.server.len() >= MAX_SERVER_TX && !self.server.contains_key(&key) {
+            return;
+        }
         let invite = key.method == "INVITE";
         let final_response = code >= 200;
         let tx = self.server.entry(key).or_insert(ServerTx {
@@ -302,9 +324,10 @@ impl Uas {
                 Verdict::Valid => {}
                 verdict => {
                     let challenge = auth.challenge(since, verdict == Verdict::Stale, client);
+                    // Challenged statelessly (RFC 3261 §26.3.2.4): no state for unauthenticated
+                    // floods.
                     let extra = [("WWW-Authenticate", challenge)];
-                    let tag = random_token();
-                    return self.reply(now, key, &request, 401, Some(&tag), &extra, &[], None);
+                    return self.reply_stateless(key.source, &request, 401, &extra);
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Instant};
 impl Uas {
     pub(super) fn on_reinvite(&mut self, now: Instant, key: TxKey, request: Message) {
         let Some(call) = self.dialog_of(&request) else {
-            return self.reply(now, key, &request, 481, None, &[], &[], None);
+            return self.reply_stateless(key.source, &request, 481, &[]);
         };
         let Some(dialog) = self.dialogs.get(&call) else {
             return;
@@ -111,7 +111,7 @@ impl Uas {
             return;
         }
         let Some(call) = self.server.get(&invite_key).and_then(|tx| tx.call) else {
-            return self.reply(now, key, request, 481, None, &[], &[], None);
+            return self.reply_stateless(key.source, request, 481, &[]);
         };
         // The CANCEL's To is the INVITE's: it gets the tag the INVITE's responses carry.
         let tag = self.dialogs.get(&call).map(|d| d.local_tag.clone());
@@ -141,7 +141,7 @@ impl Uas {
 
     pub(super) fn on_bye(&mut self, now: Instant, key: TxKey, request: &Message) {
         let Some(call) = self.dialog_of(request) else {
-            return self.reply(now, key, request, 481, None, &[], &[], None);
+            return self.reply_stateless(key.source, request, 481, &[]);
         };
         self.reply(now, key, request, 200, None, &[], &[], Some(call));
         let proceeding = self

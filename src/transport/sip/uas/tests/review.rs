@@ -221,3 +221,48 @@ fn a_nonce_used_from_another_address_or_for_another_uri_gets_a_fresh_challenge()
     assert_eq!(status(&sent), [100], "from the address it was issued to");
     assert!(matches!(events.as_slice(), [Event::Invite(_)]));
 }
+
+#[test]
+fn a_flood_of_unique_branch_options_and_unknown_methods_keeps_no_transactions() {
+    let mut h = Harness::new(None);
+    for n in 0..50_000 {
+        let method = if n % 2 == 0 { "OPTIONS" } else { "SUBSCRIBE" };
+        let (sent, _) = h.receive(&request(method, &format!("z9hG4bKf{n}"), None, 1, "", ""));
+        assert_eq!(sent.len(), 1);
+    }
+    h.receive(&request("BYE", "z9hG4bKnodialog", Some("x"), 2, "", ""));
+    h.receive(&request("CANCEL", "z9hG4bKnone", None, 1, "", ""));
+    h.receive(&request("INFO", "z9hG4bKnone", Some("x"), 1, "", ""));
+    assert_eq!(h.uas.server.len(), 0);
+    let (sent, _) = h.receive(&request("OPTIONS", "z9hG4bKf0", None, 1, "", ""));
+    assert_eq!(status(&sent), [200], "a retransmission gets a fresh answer");
+}
+
+#[test]
+fn with_the_transaction_map_full_a_new_invite_gets_a_stateless_503() {
+    let mut h = Harness::new(None);
+    for n in 0..MAX_SERVER_TX {
+        let key = TxKey {
+            branch: format!("z9hG4bKfill{n}"),
+            method: "INFO".into(),
+            source: h.peer,
+        };
+        let tx = transaction::ServerTx {
+            response: None,
+            call: None,
+            resend: None,
+            success: false,
+            expires: Some(h.now + Duration::from_secs(32)),
+        };
+        h.uas.server.insert(key, tx);
+    }
+    let (sent, events) = h.receive(&invite("z9hG4bKlate"));
+    assert_eq!(status(&sent), [503]);
+    assert!(sent[0].contains("Retry-After: 5"));
+    assert!(events.is_empty());
+    assert_eq!(h.uas.server.len(), MAX_SERVER_TX);
+    h.advance(Duration::from_secs(33));
+    assert_eq!(h.uas.server.len(), 0);
+    let (sent, _) = h.receive(&invite("z9hG4bKlater"));
+    assert_eq!(status(&sent), [100], "room again once they expire");
+}
