@@ -129,11 +129,14 @@ async fn an_invite_without_credentials_is_challenged_401() {
     let first = answer.first().map(String::as_str);
     assert_eq!(status(first), Some(401));
     assert!(first.is_some_and(|a| a.contains("WWW-Authenticate: Digest realm=\"voxgate\"")));
+    // sipp signs `sip:<remote_ip>:<remote_port>` unless told; the digest uri must be the
+    // Request-URI.
+    let auth_uri = format!("{NUMBER}@{}", trunk.addr());
     if let Some(passed) = sipp(
         trunk.addr(),
         "auth",
         NUMBER,
-        &["-au", "trunk", "-ap", "s3cret-pass"],
+        &["-au", "trunk", "-ap", "s3cret-pass", "-auth_uri", &auth_uri],
     )
     .await
     {

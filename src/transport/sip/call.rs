@@ -135,12 +135,35 @@ struct Admitted {
     version: u64,
     /// The number dialled, stored with the call.
     called: Option<String>,
+    /// Where the INVITE came from (RTP from there may latch).
+    signalling: IpAddr,
     _slot: Slot,
 }
 
-/// Runs one call's task; always ends with [`Command::Done`].
+/// Sends [`Command::Done`] when dropped while armed: a call task that panics (or is aborted)
+/// still frees its entry in the endpoint. A `try_send`, since a drop cannot wait.
+struct DoneGuard {
+    commands: mpsc::Sender<(CallRef, Command)>,
+    call: CallRef,
+    armed: bool,
+}
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.commands.try_send((self.call, Command::Done));
+        }
+    }
+}
+
+/// Runs one call's task; always ends with [`Command::Done`], even when it panics.
 pub(super) async fn run(setup: Setup, invite: Invite, stop: oneshot::Receiver<()>) {
     let call = invite.call;
+    let mut guard = DoneGuard {
+        commands: setup.commands.clone(),
+        call,
+        armed: true,
+    };
     let send = |command| setup.commands.send((call, command));
     match admit(&setup, invite).await {
         Ok(admitted) => {
@@ -169,7 +192,9 @@ pub(super) async fn run(setup: Setup, invite: Invite, stop: oneshot::Receiver<()
             let _ = send(command).await;
         }
     }
-    let _ = send(Command::Done).await;
+    if send(Command::Done).await.is_ok() {
+        guard.armed = false;
+    }
 }
 
 async fn tenant_id(state: &AppState, name: Option<&str>) -> Result<Uuid, Refusal> {
@@ -232,6 +257,7 @@ async fn admit(setup: &Setup, invite: Invite) -> Result<Admitted, Refusal> {
         local_rtp,
         version,
         called: invite.called,
+        signalling: invite.source.ip(),
         _slot: slot,
     })
 }
@@ -258,6 +284,7 @@ async fn answer_and_run(
         local_rtp,
         version,
         called,
+        signalling,
         _slot,
     } = admitted;
     let caller = grant.caller.clone();
@@ -283,5 +310,39 @@ async fn answer_and_run(
         reoffer,
     };
     let _ = setup.commands.send((call, accept)).await;
-    Some(media::run(socket, negotiated, started.events, started.commands, stop).await)
+    let (events, commands) = (started.events, started.commands);
+    Some(media::run(socket, negotiated, signalling, events, commands, stop).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_call_task_still_reports_done() {
+        let (commands, mut received) = mpsc::channel(4);
+        let task = tokio::spawn(async move {
+            let _guard = DoneGuard {
+                commands,
+                call: CallRef(7),
+                armed: true,
+            };
+            panic!("a bug in the call task");
+        });
+        assert!(task.await.is_err(), "the task panicked");
+        let done = received.recv().await;
+        assert!(matches!(done, Some((CallRef(7), Command::Done))));
+        assert!(received.recv().await.is_none(), "nothing else was sent");
+    }
+
+    #[tokio::test]
+    async fn a_disarmed_guard_sends_nothing() {
+        let (commands, mut received) = mpsc::channel(4);
+        drop(DoneGuard {
+            commands,
+            call: CallRef(7),
+            armed: false,
+        });
+        assert!(received.recv().await.is_none());
+    }
 }

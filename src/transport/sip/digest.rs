@@ -1,15 +1,17 @@
 //! Digest authentication of INVITEs (RFC 2617 / RFC 8760 with MD5, `qop=auth` or none): the
 //! challenge (`401` with `WWW-Authenticate`) and the check of the caller's `Authorization`.
 //!
-//! Nonces are stateless: `<seconds since start>.<HMAC of it>` under a key made at start, valid
-//! for [`NONCE_LIFETIME`]. A stale nonce gets a fresh challenge with `stale=true`. Owns no IO and
-//! reads no clock: the age comes in as an argument.
+//! Nonces are stateless: `<seconds since start>.<HMAC of it and the client's IP>` under a key
+//! made at start, valid for [`NONCE_LIFETIME`] and only from the address it was issued to. A
+//! stale nonce gets a fresh challenge with `stale=true`. The digest's `uri` must be the
+//! request's Request-URI (a response computed for another request does not count). Owns no IO
+//! and reads no clock: the age comes in as an argument.
 
 use crate::secret::Secret;
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 use subtle::ConstantTimeEq;
 
 /// How long a nonce is accepted.
@@ -37,11 +39,20 @@ pub enum Verdict {
     Invalid,
 }
 
-/// Makes and checks nonces and digests for one account.
-#[derive(Debug)]
+/// Makes and checks nonces and digests for one account. Its Debug shows neither the nonce key
+/// nor the password.
 pub struct DigestAuth {
     credentials: Credentials,
     key: [u8; 32],
+}
+
+impl std::fmt::Debug for DigestAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestAuth")
+            .field("credentials", &self.credentials)
+            .field("key", &"[redacted]")
+            .finish()
+    }
 }
 
 fn md5_hex(text: &str) -> String {
@@ -80,43 +91,55 @@ impl DigestAuth {
         }
     }
 
-    fn nonce_mac(&self, seconds: u64) -> String {
+    fn nonce_mac(&self, seconds: u64, client: IpAddr) -> String {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
             return String::new();
         };
         mac.update(&seconds.to_be_bytes());
+        match client {
+            IpAddr::V4(ip) => mac.update(&ip.octets()),
+            IpAddr::V6(ip) => mac.update(&ip.octets()),
+        }
         hex::encode(&mac.finalize().into_bytes()[..12])
     }
 
-    /// A nonce issued `now` (time since the endpoint started).
-    pub fn nonce(&self, now: Duration) -> String {
+    /// A nonce issued `now` (time since the endpoint started) to `client`.
+    pub fn nonce(&self, now: Duration, client: IpAddr) -> String {
         let seconds = now.as_secs();
-        format!("{seconds:x}.{}", self.nonce_mac(seconds))
+        format!("{seconds:x}.{}", self.nonce_mac(seconds, client))
     }
 
-    /// The `WWW-Authenticate` value for a challenge issued `now`.
-    pub fn challenge(&self, now: Duration, stale: bool) -> String {
+    /// The `WWW-Authenticate` value for a challenge issued `now` to `client`.
+    pub fn challenge(&self, now: Duration, stale: bool, client: IpAddr) -> String {
         let stale = if stale { ", stale=true" } else { "" };
         format!(
             "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"{stale}",
             self.credentials.realm,
-            self.nonce(now)
+            self.nonce(now, client)
         )
     }
 
-    /// Whether the nonce is ours (`Some(fresh)`), or forged (`None`).
-    fn nonce_fresh(&self, nonce: &str, now: Duration) -> Option<bool> {
+    /// Whether the nonce is ours and `client`'s (`Some(fresh)`), or forged or someone else's
+    /// (`None`).
+    fn nonce_fresh(&self, nonce: &str, now: Duration, client: IpAddr) -> Option<bool> {
         let (seconds, mac) = nonce.split_once('.')?;
         let seconds = u64::from_str_radix(seconds, 16).ok()?;
-        let expected = self.nonce_mac(seconds);
+        let expected = self.nonce_mac(seconds, client);
         if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
             return None;
         }
         Some(now.as_secs().saturating_sub(seconds) <= NONCE_LIFETIME.as_secs())
     }
 
-    /// Checks `authorization` (the header value) on a request with this method.
-    pub fn verify(&self, authorization: Option<&str>, method: &str, now: Duration) -> Verdict {
+    /// Checks `authorization` (the header value) on a request with this method and
+    /// Request-URI, from `client`.
+    pub fn verify(
+        &self,
+        authorization: Option<&str>,
+        (method, request_uri): (&str, &str),
+        client: IpAddr,
+        now: Duration,
+    ) -> Verdict {
         let Some(fields) = authorization.and_then(|v| v.trim().strip_prefix("Digest")) else {
             return Verdict::Invalid;
         };
@@ -137,13 +160,13 @@ impl DigestAuth {
             return Verdict::Invalid;
         };
         let creds = &self.credentials;
-        if username != creds.username || realm != creds.realm {
+        if username != creds.username || realm != creds.realm || uri != request_uri {
             return Verdict::Invalid;
         }
         if field("algorithm").is_some_and(|a| !a.eq_ignore_ascii_case("MD5")) {
             return Verdict::Invalid;
         }
-        let Some(fresh) = self.nonce_fresh(&nonce, now) else {
+        let Some(fresh) = self.nonce_fresh(&nonce, now, client) else {
             return Verdict::Invalid;
         };
         let ha1 = md5_hex(&format!("{username}:{realm}:{}", creds.password.expose()));
@@ -173,6 +196,9 @@ impl DigestAuth {
 mod tests {
     use super::*;
 
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10));
+    const INVITE: (&str, &str) = ("INVITE", "sip:+1555@127.0.0.1");
+
     fn digest() -> DigestAuth {
         DigestAuth::new(Credentials {
             username: "trunk".into(),
@@ -196,10 +222,10 @@ mod tests {
     #[test]
     fn a_correct_response_to_a_fresh_nonce_is_valid() {
         let d = digest();
-        let nonce = d.nonce(Duration::from_secs(10));
+        let nonce = d.nonce(Duration::from_secs(10), CLIENT);
         let header = answer(&d, &nonce, "s3cret");
         assert_eq!(
-            d.verify(Some(&header), "INVITE", Duration::from_secs(20)),
+            d.verify(Some(&header), INVITE, CLIENT, Duration::from_secs(20)),
             Verdict::Valid
         );
     }
@@ -207,19 +233,19 @@ mod tests {
     #[test]
     fn a_wrong_password_or_forged_nonce_is_invalid() {
         let d = digest();
-        let nonce = d.nonce(Duration::from_secs(10));
+        let nonce = d.nonce(Duration::from_secs(10), CLIENT);
         let wrong = answer(&d, &nonce, "guess");
         assert_eq!(
-            d.verify(Some(&wrong), "INVITE", Duration::from_secs(20)),
+            d.verify(Some(&wrong), INVITE, CLIENT, Duration::from_secs(20)),
             Verdict::Invalid
         );
         let forged = answer(&d, "a.00112233445566778899aabb", "s3cret");
         assert_eq!(
-            d.verify(Some(&forged), "INVITE", Duration::from_secs(20)),
+            d.verify(Some(&forged), INVITE, CLIENT, Duration::from_secs(20)),
             Verdict::Invalid
         );
         assert_eq!(
-            d.verify(None, "INVITE", Duration::from_secs(20)),
+            d.verify(None, INVITE, CLIENT, Duration::from_secs(20)),
             Verdict::Invalid
         );
     }
@@ -227,9 +253,50 @@ mod tests {
     #[test]
     fn an_old_nonce_is_stale() {
         let d = digest();
-        let nonce = d.nonce(Duration::from_secs(10));
+        let nonce = d.nonce(Duration::from_secs(10), CLIENT);
         let header = answer(&d, &nonce, "s3cret");
         let late = Duration::from_secs(10) + NONCE_LIFETIME + Duration::from_secs(1);
-        assert_eq!(d.verify(Some(&header), "INVITE", late), Verdict::Stale);
+        assert_eq!(
+            d.verify(Some(&header), INVITE, CLIENT, late),
+            Verdict::Stale
+        );
+    }
+
+    #[test]
+    fn a_response_for_another_request_uri_is_invalid() {
+        let d = digest();
+        let nonce = d.nonce(Duration::from_secs(10), CLIENT);
+        let header = answer(&d, &nonce, "s3cret");
+        let other = ("INVITE", "sip:+1999@127.0.0.1");
+        assert_eq!(
+            d.verify(Some(&header), other, CLIENT, Duration::from_secs(20)),
+            Verdict::Invalid
+        );
+    }
+
+    #[test]
+    fn a_nonce_issued_to_one_address_is_invalid_from_another() {
+        let d = digest();
+        let nonce = d.nonce(Duration::from_secs(10), CLIENT);
+        let header = answer(&d, &nonce, "s3cret");
+        let elsewhere: IpAddr = "203.0.113.5".parse().expect("ip");
+        assert_eq!(
+            d.verify(Some(&header), INVITE, elsewhere, Duration::from_secs(20)),
+            Verdict::Invalid
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_neither_the_nonce_key_nor_the_password() {
+        let d = digest();
+        let shown = format!("{d:?}");
+        assert!(
+            shown.contains("trunk") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let key_bytes = format!("{:?}", d.key);
+        assert!(!shown.contains(&key_bytes), "{shown}");
+        assert!(!shown.contains(&hex::encode(d.key)), "{shown}");
     }
 }

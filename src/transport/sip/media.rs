@@ -81,26 +81,39 @@ pub(crate) async fn bind_rtp(ip: IpAddr, ports: RangeInclusive<u16>) -> io::Resu
 
 /// Runs a call's media until the session ends it, signalling stops it, or the peer goes quiet.
 /// On `stop` (BYE, CANCEL) or a media timeout the session gets [`ClientEvent::Hangup`] first.
+/// `signalling` is where the INVITE came from (RTP from there may latch, see [`leg`]).
 pub(crate) async fn run(
     socket: UdpSocket,
     negotiated: Negotiated,
+    signalling: IpAddr,
     events: mpsc::Sender<ClientEvent>,
     commands: mpsc::Receiver<ClientCommand>,
     stop: oneshot::Receiver<()>,
 ) -> MediaEnd {
-    run_for(socket, negotiated, events, commands, stop, MEDIA_TIMEOUT).await
+    run_for(
+        socket,
+        negotiated,
+        signalling,
+        events,
+        commands,
+        stop,
+        MEDIA_TIMEOUT,
+    )
+    .await
 }
 
 /// [`run`] with a media timeout of `quiet_limit`.
+#[allow(clippy::too_many_arguments)]
 async fn run_for(
     socket: UdpSocket,
     negotiated: Negotiated,
+    signalling: IpAddr,
     events: mpsc::Sender<ClientEvent>,
     mut commands: mpsc::Receiver<ClientCommand>,
     mut stop: oneshot::Receiver<()>,
     quiet_limit: Duration,
 ) -> MediaEnd {
-    let mut leg = RtpLeg::new(&negotiated, Stream::random());
+    let mut leg = RtpLeg::new(&negotiated, signalling, Stream::random());
     let started = Instant::now();
     let mut buffer = [0u8; MAX_DATAGRAM];
     let end = loop {

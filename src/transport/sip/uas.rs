@@ -14,7 +14,7 @@ pub use dialog::ReofferCheck;
 
 use super::{
     digest::{DigestAuth, Verdict},
-    message::{Message, NameAddr, StartLine, Writer, reason, uri_user},
+    message::{Message, NameAddr, StartLine, uri_user},
 };
 use crate::telemetry;
 use dialog::Dialog;
@@ -24,6 +24,10 @@ use std::{
     time::Instant,
 };
 use transaction::{Backoff, ClientTx, ServerTx, TX_LIFETIME, TxKey};
+
+/// Most server transactions kept; beyond it new INVITEs get a stateless 503 and other
+/// responses are sent without being remembered.
+const MAX_SERVER_TX: usize = 20_000;
 
 /// Methods voxgate answers, for `Allow`.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO";
@@ -198,7 +202,7 @@ impl Uas {
     fn on_request(&mut self, now: Instant, source: SocketAddr, request: Message, method: &str) {
         let branch = request.branch().unwrap_or_default().to_owned();
         if method == "ACK" {
-            return self.on_ack(&request, branch, source);
+            return self.on_ack(now, &request, branch, source);
         }
         if method == "CANCEL" {
             return self.on_cancel(now, &request, branch, source);
@@ -214,6 +218,11 @@ impl Uas {
             }
             return;
         }
+        if method == "INVITE" && self.server.len() >= MAX_SERVER_TX {
+            telemetry::record_sip_dropped("transactions_full");
+            let extra = [("Retry-After", "5".to_owned())];
+            return self.reply_stateless(source, &request, 503, &extra);
+        }
         let in_dialog = request
             .header("To")
             .and_then(NameAddr::parse)
@@ -228,19 +237,15 @@ impl Uas {
                     ("Allow", ALLOW.to_owned()),
                     ("Accept", "application/sdp".into()),
                 ];
-                self.reply(now, key, &request, 200, None, &extra, &[], None);
+                self.reply_stateless(source, &request, 200, &extra);
             }
-            "NOTIFY" | "INFO" => {
-                let code = if self.dialog_of(&request).is_some() {
-                    200
-                } else {
-                    481
-                };
-                self.reply(now, key, &request, code, None, &[], &[], None);
+            "NOTIFY" | "INFO" if self.dialog_of(&request).is_some() => {
+                self.reply(now, key, &request, 200, None, &[], &[], None);
             }
+            "NOTIFY" | "INFO" => self.reply_stateless(source, &request, 481, &[]),
             _ => {
                 let extra = [("Allow", ALLOW.to_owned())];
-                self.reply(now, key, &request, 405, None, &extra, &[], None);
+                self.reply_stateless(source, &request, 405, &extra);
             }
         }
     }
@@ -252,8 +257,22 @@ impl Uas {
             .map(|(call, _)| *call)
     }
 
-    /// Sends a response and remembers it in the server transaction `key`. Final responses to
-    /// INVITE are resent until the ACK.
+    /// Answers without a transaction (OPTIONS, 401, 405, 481, 503): nothing is kept, and a
+    /// retransmitted request just gets a fresh response. Keeps floods of unique branches from
+    /// growing the transaction map.
+    pub(super) fn reply_stateless(
+        &mut self,
+        source: SocketAddr,
+        request: &Message,
+        code: u16,
+        extra: &[(&str, String)],
+    ) {
+        let bytes = response(request, code, None, extra, &[]);
+        self.send_response(source, bytes);
+    }
+
+    /// Sends a response and remembers it in the server transaction `key` (unless the map is
+    /// full). Final responses to INVITE are resent until the ACK.
     #[allow(clippy::too_many_arguments)]
     fn reply(
         &mut self,
@@ -268,6 +287,9 @@ impl Uas {
     ) {
         let bytes = response(request, code, tag, extra, body);
         self.send_response(key.source, bytes.clone());
+        if self.server.len() >= MAX_SERVER_TX && !self.server.contains_key(&key) {
+            return;
+        }
         let invite = key.method == "INVITE";
         let final_response = code >= 200;
         let tx = self.server.entry(key).or_insert(ServerTx {
@@ -293,13 +315,19 @@ impl Uas {
                 .header("Authorization")
                 .or_else(|| request.header("Proxy-Authorization"));
             let since = now.saturating_duration_since(self.epoch);
-            match auth.verify(authorization, "INVITE", since) {
+            let uri = match &request.start {
+                StartLine::Request { uri, .. } => uri.as_str(),
+                StartLine::Response { .. } => "",
+            };
+            let client = key.source.ip();
+            match auth.verify(authorization, ("INVITE", uri), client, since) {
                 Verdict::Valid => {}
                 verdict => {
-                    let challenge = auth.challenge(since, verdict == Verdict::Stale);
+                    let challenge = auth.challenge(since, verdict == Verdict::Stale, client);
+                    // Challenged statelessly (RFC 3261 §26.3.2.4): no state for unauthenticated
+                    // floods.
                     let extra = [("WWW-Authenticate", challenge)];
-                    let tag = random_token();
-                    return self.reply(now, key, &request, 401, Some(&tag), &extra, &[], None);
+                    return self.reply_stateless(key.source, &request, 401, &extra);
                 }
             }
         }
@@ -357,38 +385,10 @@ impl Uas {
 
 mod commands;
 mod in_dialog;
+mod response;
 mod timers;
 
-/// A response to `request`: Via, From, To (with `tag` added when To has none), Call-ID and
-/// CSeq copied, then `extra`, then the body (SDP when not empty).
-fn response(
-    request: &Message,
-    code: u16,
-    tag: Option<&str>,
-    extra: &[(&str, String)],
-    body: &[u8],
-) -> Vec<u8> {
-    let mut writer = Writer::response(code, reason(code));
-    for via in request.headers_named("Via") {
-        writer = writer.header("Via", via);
-    }
-    let to = request.header("To").unwrap_or_default();
-    let has_tag = NameAddr::parse(to).and_then(|t| t.tag()).is_some();
-    let to = match tag {
-        Some(tag) if !has_tag && code > 100 => format!("{to};tag={tag}"),
-        _ => to.to_owned(),
-    };
-    writer = writer
-        .header("From", request.header("From").unwrap_or_default())
-        .header("To", &to)
-        .header("Call-ID", request.header("Call-ID").unwrap_or_default())
-        .header("CSeq", request.header("CSeq").unwrap_or_default())
-        .header("Server", "voxgate");
-    for (name, value) in extra {
-        writer = writer.header(name, value);
-    }
-    writer.body("application/sdp", body)
-}
+use response::response;
 
 #[cfg(test)]
 mod tests;

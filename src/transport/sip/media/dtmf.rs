@@ -2,7 +2,8 @@
 //!
 //! A sender repeats an event's packet every 50 ms or so while the key is held and sends its end
 //! packet three times; every packet of one event carries the same RTP timestamp. So a digit is
-//! reported on the first packet of a timestamp not seen before, and the rest are dropped.
+//! reported on the first packet of a timestamp newer than the last event's (compared with RTP
+//! wrap-around), and the rest, including late reordered packets of earlier events, are dropped.
 //! Owns only that de-duplication; the leg decides what the digit becomes.
 
 /// Reads digits out of telephone-event payloads, one per event.
@@ -19,7 +20,10 @@ impl DtmfReceiver {
         let &[event, ..] = payload else {
             return None;
         };
-        if payload.len() < 4 || self.last_event == Some(timestamp) {
+        let newer = self
+            .last_event
+            .is_none_or(|last| timestamp.wrapping_sub(last) as i32 > 0);
+        if payload.len() < 4 || !newer {
             return None;
         }
         let digit = digit(event)?;
@@ -74,5 +78,17 @@ mod tests {
         assert_eq!(keys, "0123456789*#ABCD");
         assert_eq!(receiver.receive(99_999, &payload(32, false, 160)), None);
         assert_eq!(receiver.receive(99_998, &[5, 0]), None);
+    }
+
+    #[test]
+    fn a_late_packet_of_an_earlier_event_is_not_a_new_digit_even_across_wrap_around() {
+        let mut receiver = DtmfReceiver::default();
+        let first = u32::MAX - 400;
+        let second = first.wrapping_add(8000);
+        assert_eq!(receiver.receive(first, &payload(1, false, 400)), Some('1'));
+        assert_eq!(receiver.receive(second, &payload(2, false, 400)), Some('2'));
+        assert_eq!(receiver.receive(first, &payload(1, true, 1600)), None);
+        let third = second.wrapping_add(8000);
+        assert_eq!(receiver.receive(third, &payload(3, false, 400)), Some('3'));
     }
 }

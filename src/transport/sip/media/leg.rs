@@ -9,7 +9,9 @@
 //! SSRC (the peer restarted its stream) starts a fresh buffer.
 //!
 //! Symmetric RTP: until the first valid packet we send to the address the SDP named; after it,
-//! to that packet's source, and packets from any other source are dropped.
+//! to that packet's source, and packets from any other source are dropped. Only a packet from
+//! the SDP's address or the INVITE's signalling source can latch (no RTP bleed from a stranger
+//! who guesses the port); others are dropped and counted.
 //!
 //! Send: agent audio is decoded to 8 kHz PCM and queued in the core's [`Pacer`], which releases
 //! one 160-sample frame per 20 ms (no burst after a stall) and reports each mark once its audio
@@ -24,7 +26,7 @@ use super::{
 };
 use std::{
     collections::VecDeque,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     time::{Duration, Instant},
 };
 use voxgate_core::{
@@ -124,7 +126,11 @@ pub(crate) struct RtpLeg {
     payload_type: u8,
     dtmf_payload_type: Option<u8>,
     remote: SocketAddr,
+    /// Where the INVITE came from: the other address allowed to latch.
+    signalling: IpAddr,
     latched: bool,
+    /// Packets dropped before latching because of their source.
+    foreign: u64,
     receive: Receive,
     dtmf: DtmfReceiver,
     last_heard: Option<Instant>,
@@ -140,14 +146,17 @@ pub(crate) struct RtpLeg {
 }
 
 impl RtpLeg {
-    /// A leg for what the SDP exchange settled, sending as `stream`.
-    pub(crate) fn new(negotiated: &Negotiated, stream: Stream) -> Self {
+    /// A leg for what the SDP exchange settled with the peer whose INVITE came from
+    /// `signalling`, sending as `stream`.
+    pub(crate) fn new(negotiated: &Negotiated, signalling: IpAddr, stream: Stream) -> Self {
         Self {
             codec: negotiated.codec,
             payload_type: negotiated.payload_type,
             dtmf_payload_type: negotiated.dtmf_payload_type,
             remote: negotiated.remote_rtp,
+            signalling,
             latched: false,
+            foreign: 0,
             receive: Receive::new(),
             dtmf: DtmfReceiver::default(),
             last_heard: None,
@@ -178,7 +187,8 @@ impl RtpLeg {
         self.last_heard
     }
 
-    /// A datagram from `from`. Not RTP, another payload type, or (once latched) another source:
+    /// A datagram from `from`. Not RTP, another payload type, (before latching) a source that
+    /// is neither the SDP's nor the signalling's address, or (once latched) another source:
     /// dropped.
     pub(crate) fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         let Ok(packet) = rtp::parse(datagram) else {
@@ -190,6 +200,16 @@ impl RtpLeg {
         let is_audio = packet.payload_type == self.payload_type;
         let is_dtmf = Some(packet.payload_type) == self.dtmf_payload_type;
         if !is_audio && !is_dtmf {
+            return;
+        }
+        if !self.latched && from.ip() != self.remote.ip() && from.ip() != self.signalling {
+            self.foreign += 1;
+            if self.foreign.is_power_of_two() {
+                tracing::debug!(
+                    dropped = self.foreign,
+                    "RTP from an unexpected source dropped before latching."
+                );
+            }
             return;
         }
         self.remote = from;

@@ -56,6 +56,8 @@ pub(crate) struct Negotiated {
     pub dtmf_payload_type: Option<u8>,
     /// Where the offer asked us to send RTP (until symmetric RTP learns the real source).
     pub remote_rtp: SocketAddr,
+    /// The offer's direction for the audio stream (absent means sendrecv).
+    pub direction: Direction,
 }
 
 /// Why an offer cannot be answered.
@@ -73,6 +75,10 @@ pub(crate) enum SdpError {
     /// Audio is offered without PCMU or PCMA (or not the codec an existing call uses).
     #[error("no common audio codec (voxgate speaks PCMU and PCMA)")]
     NoCommonCodec,
+    /// A re-offer moves the media (address, port, payload types) or changes its direction
+    /// (hold): the running leg cannot follow.
+    #[error("the re-offer changes the running media (address, port, payload type or direction)")]
+    MediaChanged,
 }
 
 impl SdpError {
@@ -80,7 +86,10 @@ impl SdpError {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Self::Malformed(_) => 400,
-            Self::NoAudio | Self::UnsupportedTransport | Self::NoCommonCodec => 488,
+            Self::NoAudio
+            | Self::UnsupportedTransport
+            | Self::NoCommonCodec
+            | Self::MediaChanged => 488,
         }
     }
 
@@ -91,16 +100,21 @@ impl SdpError {
             Self::NoAudio => "sdp_no_audio",
             Self::UnsupportedTransport => "sdp_unsupported_transport",
             Self::NoCommonCodec => "sdp_no_common_codec",
+            Self::MediaChanged => "sdp_media_changed",
         }
     }
 }
 
 /// Which way media flows, from the offerer's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Direction {
+pub(crate) enum Direction {
+    /// Both ways (also when the offer says nothing).
     SendRecv,
+    /// The offerer only sends (it holds the call).
     SendOnly,
+    /// The offerer only receives.
     RecvOnly,
+    /// Neither way.
     Inactive,
 }
 
@@ -159,15 +173,20 @@ pub(crate) fn answer(
 }
 
 /// Answers a re-INVITE's offer for a call already running with `current`: the same codec must
-/// still be offered (its payload type may be renumbered), else [`SdpError::NoCommonCodec`] (488,
-/// and the call keeps its media as it was).
+/// still be offered, else [`SdpError::NoCommonCodec`]; and the running leg cannot move or hold,
+/// so a new address, port, payload type or direction is [`SdpError::MediaChanged`]. Both are
+/// 488, and the call keeps its media as it was.
 pub(crate) fn reanswer(
     offer: &[u8],
     current: &Negotiated,
     local_rtp: SocketAddr,
     session_version: u64,
 ) -> Result<(String, Negotiated), SdpError> {
-    answer_with(offer, local_rtp, session_version, Some(current.codec))
+    let (text, negotiated) = answer_with(offer, local_rtp, session_version, Some(current.codec))?;
+    if negotiated != *current {
+        return Err(SdpError::MediaChanged);
+    }
+    Ok((text, negotiated))
 }
 
 fn answer_with(
@@ -307,16 +326,17 @@ fn choose(
             error = SdpError::NoCommonCodec;
             continue;
         };
+        let direction = media
+            .direction
+            .or(offer.direction)
+            .unwrap_or(Direction::SendRecv);
         let negotiated = Negotiated {
             codec,
             payload_type,
             dtmf_payload_type: telephone_event(media),
             remote_rtp: SocketAddr::new(ip, media.port),
+            direction,
         };
-        let direction = media
-            .direction
-            .or(offer.direction)
-            .unwrap_or(Direction::SendRecv);
         return Ok((index, negotiated, direction));
     }
     Err(error)

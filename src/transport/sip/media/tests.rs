@@ -4,6 +4,9 @@ use super::*;
 use crate::transport::sip::media::{rtp::Header, sdp::G711Codec};
 use voxgate_core::session::{AudioChunk, AudioFormat};
 
+/// Where the tests' INVITE would have come from.
+const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 async fn peer_and_leg() -> (UdpSocket, UdpSocket, Negotiated) {
     let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer socket");
     let ours = bind_rtp("127.0.0.1".parse().expect("ip"), 30_000..=30_999)
@@ -13,6 +16,7 @@ async fn peer_and_leg() -> (UdpSocket, UdpSocket, Negotiated) {
         codec: G711Codec::Pcma,
         payload_type: 8,
         dtmf_payload_type: Some(101),
+        direction: crate::transport::sip::media::sdp::Direction::SendRecv,
         remote_rtp: peer.local_addr().expect("address"),
     };
     (peer, ours, negotiated)
@@ -49,7 +53,9 @@ async fn audio_digits_and_agent_speech_cross_real_sockets_and_stop_hangs_up() {
     let (event_tx, mut events) = mpsc::channel(64);
     let (commands, command_rx) = mpsc::channel(64);
     let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(ours, negotiated, event_tx, command_rx, stop_rx));
+    let task = tokio::spawn(run(
+        ours, negotiated, LOCALHOST, event_tx, command_rx, stop_rx,
+    ));
 
     for seq in 1..=4u16 {
         let packet = caller_packet(seq, 8, &[seq as u8; 160]);
@@ -121,7 +127,9 @@ async fn the_session_ending_the_call_ends_the_media() {
     let (event_tx, _events) = mpsc::channel(64);
     let (commands, command_rx) = mpsc::channel(64);
     let (_stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(ours, negotiated, event_tx, command_rx, stop_rx));
+    let task = tokio::spawn(run(
+        ours, negotiated, LOCALHOST, event_tx, command_rx, stop_rx,
+    ));
     commands
         .send(ClientCommand::Ended(EndReason::AgentEnded))
         .await
@@ -139,7 +147,10 @@ async fn a_silent_peer_times_out_and_the_session_hears_a_hangup() {
     let (_commands, command_rx) = mpsc::channel(64);
     let (_stop, stop_rx) = oneshot::channel();
     let quiet = Duration::from_millis(200);
-    let end = run_for(ours, negotiated, event_tx, command_rx, stop_rx, quiet).await;
+    let end = run_for(
+        ours, negotiated, LOCALHOST, event_tx, command_rx, stop_rx, quiet,
+    )
+    .await;
     assert_eq!(end, MediaEnd::MediaTimeout);
     assert_eq!(events.recv().await, Some(ClientEvent::Hangup));
 }

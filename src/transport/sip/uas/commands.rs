@@ -37,7 +37,8 @@ impl Uas {
             return;
         }
         dialog.state = DialogState::Answered;
-        dialog.awaiting_ack = Some(dialog.invite_tx.clone());
+        let cseq = dialog.invite.cseq().map_or(0, |(number, _)| number);
+        dialog.awaiting_ack = Some((dialog.invite_tx.clone(), cseq));
         dialog.answer = Some(answer.clone());
         dialog.reoffer = Some(reoffer);
         let (key, invite, tag) = (
@@ -88,31 +89,53 @@ impl Uas {
         });
     }
 
-    /// Ends the call from voxgate's side: BYE once answered, 480 while still ringing.
+    /// Ends the call from voxgate's side: BYE once confirmed, 480 while still ringing. Between
+    /// the 200 OK and its ACK the BYE waits for the ACK (RFC 3261 §15), or for the 200's
+    /// retransmissions to time out.
     pub fn hangup(&mut self, now: Instant, call: CallRef) {
-        match self.dialogs.get(&call).map(|d| d.state) {
-            Some(DialogState::Proceeding) => self.reject(now, call, 480, &[]),
-            Some(DialogState::Answered | DialogState::Confirmed) => {
-                self.send_in_dialog(now, call, ClientKind::Bye, &[]);
-            }
-            Some(DialogState::Ending) | None => {}
+        let Some(dialog) = self.dialogs.get_mut(&call) else {
+            return;
+        };
+        match dialog.state {
+            DialogState::Proceeding => self.reject(now, call, 480, &[]),
+            DialogState::Answered => dialog.bye_pending = true,
+            DialogState::Confirmed => self.send_in_dialog(now, call, ClientKind::Bye, &[]),
+            DialogState::Ending => {}
         }
     }
 
     /// Transfers the caller to `target` with REFER; BYE follows its answer (or its timeout).
-    /// Before the ACK it just hangs up.
+    /// Between the 200 OK and its ACK the REFER waits for the ACK; before the answer it just
+    /// hangs up.
     pub fn refer(&mut self, now: Instant, call: CallRef, target: &str) {
-        match self.dialogs.get(&call).map(|d| d.state) {
-            Some(DialogState::Confirmed) => {
+        let Some(dialog) = self.dialogs.get_mut(&call) else {
+            return;
+        };
+        match dialog.state {
+            DialogState::Confirmed => {
                 let refer_to = format!("<{}>", target.trim_matches(['<', '>']));
                 let extra = [("Refer-To", refer_to), ("Contact", self.contact())];
                 self.send_in_dialog(now, call, ClientKind::Refer, &extra);
             }
-            _ => self.hangup(now, call),
+            DialogState::Answered => dialog.refer_pending = Some(target.to_owned()),
+            DialogState::Proceeding | DialogState::Ending => self.hangup(now, call),
         }
     }
 
-    fn send_in_dialog(
+    /// What voxgate asked for before the ACK, now that it came.
+    pub(super) fn after_ack(&mut self, now: Instant, call: CallRef) {
+        let Some(dialog) = self.dialogs.get_mut(&call) else {
+            return;
+        };
+        let (refer, bye) = (dialog.refer_pending.take(), dialog.bye_pending);
+        match refer {
+            Some(target) => self.refer(now, call, &target),
+            None if bye => self.hangup(now, call),
+            None => {}
+        }
+    }
+
+    pub(super) fn send_in_dialog(
         &mut self,
         now: Instant,
         call: CallRef,
@@ -130,7 +153,7 @@ impl Uas {
         };
         let request = dialog.request(method, &host, &branch, extra);
         dialog.state = DialogState::Ending;
-        let pending = dialog.awaiting_ack.take();
+        let pending = dialog.awaiting_ack.take().map(|(key, _)| key);
         let to = dialog.peer;
         if let Some(tx) = pending.and_then(|key| self.server.get_mut(&key)) {
             tx.resend = None;

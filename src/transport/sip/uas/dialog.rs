@@ -36,8 +36,13 @@ pub(super) struct Dialog {
     pub(super) invite_tx: TxKey,
     /// Where the call stands.
     pub(super) state: DialogState,
-    /// A transaction whose 2xx waits for an ACK (the INVITE's, or a re-INVITE's).
-    pub(super) awaiting_ack: Option<TxKey>,
+    /// A transaction whose 2xx waits for an ACK (the INVITE's, or a re-INVITE's), with its
+    /// CSeq number: only an ACK with that number acknowledges it.
+    pub(super) awaiting_ack: Option<(TxKey, u32)>,
+    /// voxgate wants to hang up before the ACK came (RFC 3261 §15: BYE waits for it).
+    pub(super) bye_pending: bool,
+    /// voxgate wants to transfer before the ACK came: the REFER target.
+    pub(super) refer_pending: Option<String>,
     /// The SDP answer sent, reused for re-INVITEs.
     pub(super) answer: Option<Vec<u8>>,
     /// Checks re-offers against the negotiated media.
@@ -68,6 +73,8 @@ impl Dialog {
             invite_tx,
             state: DialogState::Proceeding,
             awaiting_ack: None,
+            bye_pending: false,
+            refer_pending: None,
             answer: None,
             reoffer: None,
             local_cseq: 1,

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Instant};
 impl Uas {
     pub(super) fn on_reinvite(&mut self, now: Instant, key: TxKey, request: Message) {
         let Some(call) = self.dialog_of(&request) else {
-            return self.reply(now, key, &request, 481, None, &[], &[], None);
+            return self.reply_stateless(key.source, &request, 481, &[]);
         };
         let Some(dialog) = self.dialogs.get(&call) else {
             return;
@@ -41,11 +41,18 @@ impl Uas {
         if code == 200
             && let Some(dialog) = self.dialogs.get_mut(&call)
         {
-            dialog.awaiting_ack = Some(key);
+            let cseq = request.cseq().map_or(0, |(number, _)| number);
+            dialog.awaiting_ack = Some((key, cseq));
         }
     }
 
-    pub(super) fn on_ack(&mut self, request: &Message, branch: String, source: SocketAddr) {
+    pub(super) fn on_ack(
+        &mut self,
+        now: Instant,
+        request: &Message,
+        branch: String,
+        source: SocketAddr,
+    ) {
         let key = TxKey {
             branch,
             method: "INVITE".to_owned(),
@@ -63,13 +70,20 @@ impl Uas {
         let Some(dialog) = self.dialogs.get_mut(&call) else {
             return;
         };
-        if let Some(pending) = dialog.awaiting_ack.take()
-            && let Some(tx) = self.server.get_mut(&pending)
-        {
+        // A late retransmission of an earlier ACK must not acknowledge a newer 2xx.
+        let cseq = request.cseq().map(|(number, _)| number);
+        let Some((pending, _)) = dialog.awaiting_ack.take_if(|(_, n)| Some(*n) == cseq) else {
+            return;
+        };
+        let answered = dialog.state == DialogState::Answered;
+        if answered {
+            dialog.state = DialogState::Confirmed;
+        }
+        if let Some(tx) = self.server.get_mut(&pending) {
             tx.resend = None;
         }
-        if dialog.state == DialogState::Answered {
-            dialog.state = DialogState::Confirmed;
+        if answered {
+            self.after_ack(now, call);
         }
     }
 
@@ -97,9 +111,11 @@ impl Uas {
             return;
         }
         let Some(call) = self.server.get(&invite_key).and_then(|tx| tx.call) else {
-            return self.reply(now, key, request, 481, None, &[], &[], None);
+            return self.reply_stateless(key.source, request, 481, &[]);
         };
-        self.reply(now, key, request, 200, None, &[], &[], None);
+        // The CANCEL's To is the INVITE's: it gets the tag the INVITE's responses carry.
+        let tag = self.dialogs.get(&call).map(|d| d.local_tag.clone());
+        self.reply(now, key, request, 200, tag.as_deref(), &[], &[], None);
         let proceeding = self
             .dialogs
             .get(&call)
@@ -125,9 +141,33 @@ impl Uas {
 
     pub(super) fn on_bye(&mut self, now: Instant, key: TxKey, request: &Message) {
         let Some(call) = self.dialog_of(request) else {
-            return self.reply(now, key, request, 481, None, &[], &[], None);
+            return self.reply_stateless(key.source, request, 481, &[]);
         };
         self.reply(now, key, request, 200, None, &[], &[], Some(call));
+        let proceeding = self
+            .dialogs
+            .get(&call)
+            .is_some_and(|d| d.state == DialogState::Proceeding);
+        if proceeding && let Some(dialog) = self.dialogs.remove(&call) {
+            // An early dialog ended by the caller: the INVITE still needs its final response
+            // (487, resent until the ACK), or its transaction would wait forever.
+            self.reply(
+                now,
+                dialog.invite_tx.clone(),
+                &dialog.invite,
+                487,
+                Some(&dialog.local_tag),
+                &[],
+                &[],
+                Some(call),
+            );
+            self.client.retain(|_, tx| tx.call != call);
+            self.event(Event::Ended {
+                call,
+                cause: EndCause::CallerBye,
+            });
+            return;
+        }
         self.end(call, EndCause::CallerBye);
     }
 }

@@ -371,3 +371,5 @@ fn a_rejected_call_gets_its_code_and_extra_headers() {
     assert!(sent[0].contains("Retry-After: 5"));
     assert_eq!(ended(&events), [EndCause::HungUp]);
 }
+
+mod review;

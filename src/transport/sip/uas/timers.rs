@@ -1,7 +1,7 @@
 //! Time in the UAS: the next deadline, and what happens when one passes (resends, giving up
 //! on an ACK, dropping finished transactions).
 
-use super::{CallRef, EndCause, Event, Uas, dialog::DialogState};
+use super::{CallRef, EndCause, Event, Uas, dialog::DialogState, transaction::ClientKind};
 use std::time::Instant;
 
 impl Uas {
@@ -61,7 +61,7 @@ impl Uas {
                     call,
                     cause: EndCause::NoAck,
                 });
-                self.hangup(now, call);
+                self.send_in_dialog(now, call, ClientKind::Bye, &[]);
             }
         }
     }

@@ -1,12 +1,15 @@
 use super::*;
 
 const PEER: &str = "198.51.100.7:5004";
+/// Where the INVITE came from: the caller's NAT, not the address in its SDP.
+const SIGNALLING: &str = "203.0.113.9";
 
 fn negotiated() -> Negotiated {
     Negotiated {
         codec: G711Codec::Pcmu,
         payload_type: 0,
         dtmf_payload_type: Some(101),
+        direction: crate::transport::sip::media::sdp::Direction::SendRecv,
         remote_rtp: PEER.parse().expect("address"),
     }
 }
@@ -14,6 +17,7 @@ fn negotiated() -> Negotiated {
 fn leg() -> RtpLeg {
     RtpLeg::new(
         &negotiated(),
+        SIGNALLING.parse().expect("ip"),
         Stream {
             ssrc: 7,
             seq: 65_534,
@@ -275,5 +279,29 @@ fn a_transfer_then_its_end_ends_the_leg_with_the_target() {
     assert_eq!(
         leg.command(now, ClientCommand::Ended(EndReason::AgentEnded)),
         Some(MediaEnd::SessionEnded(EndReason::AgentEnded))
+    );
+}
+
+#[test]
+fn before_latching_only_the_sdp_or_signalling_address_can_take_the_leg() {
+    let mut first = leg();
+    let start = Instant::now();
+    let stranger: SocketAddr = "192.0.2.99:4000".parse().expect("address");
+    first.receive(start, stranger, &audio(1));
+    first.receive(start, stranger, &packet(101, 2, 0, &[5, 0, 0, 160]));
+    assert_eq!(first.remote(), peer(), "a stranger does not latch");
+    assert_eq!(first.last_heard(), None);
+    assert!(first.poll_event().is_none(), "nor is it heard");
+    let from_sdp_ip: SocketAddr = "198.51.100.7:7000".parse().expect("address");
+    first.receive(start, from_sdp_ip, &audio(1));
+    assert_eq!(first.remote(), from_sdp_ip, "the SDP's address latches");
+
+    let mut second = leg();
+    let from_signalling: SocketAddr = "203.0.113.9:61000".parse().expect("address");
+    second.receive(start, from_signalling, &audio(1));
+    assert_eq!(
+        second.remote(),
+        from_signalling,
+        "the signalling source latches"
     );
 }

@@ -138,17 +138,36 @@ fn offers_we_cannot_serve_map_to_488() {
 fn a_reinvite_must_still_offer_the_call_codec() {
     let first = offer("m=audio 5004 RTP/AVP 8 0\r\n");
     let (_, current) = answer_of(&first).expect("answer");
-    let renumbered = offer("m=audio 5008 RTP/AVP 0 97\r\na=rtpmap:97 PCMA/8000\r\n");
-    let (answer, again) =
-        reanswer(renumbered.as_bytes(), &current, local(), 4).expect("same codec");
-    assert_eq!((again.codec, again.payload_type), (G711Codec::Pcma, 97));
-    assert_eq!(again.remote_rtp.port(), 5008);
+    let reordered = offer("m=audio 5004 RTP/AVP 0 8\r\na=sendrecv\r\n");
+    let (answer, again) = reanswer(reordered.as_bytes(), &current, local(), 4).expect("same codec");
+    assert_eq!((again.codec, again.payload_type), (G711Codec::Pcma, 8));
     assert!(answer.contains("o=voxgate 40000 4 "), "{answer}");
     let pcmu_only = offer("m=audio 5004 RTP/AVP 0\r\n");
     assert_eq!(
         reanswer(pcmu_only.as_bytes(), &current, local(), 5),
         Err(SdpError::NoCommonCodec)
     );
+}
+
+#[test]
+fn a_reinvite_that_moves_or_holds_the_media_is_refused() {
+    let first = offer("m=audio 5004 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
+    let (_, current) = answer_of(&first).expect("answer");
+    let changes = [
+        first.replace("m=audio 5004", "m=audio 5008"),
+        first.replace("c=IN IP4 198.51.100.7", "c=IN IP4 198.51.100.8"),
+        format!("{first}a=sendonly\r\n"),
+        format!("{first}a=inactive\r\n"),
+        offer(
+            "m=audio 5004 RTP/AVP 97 101\r\na=rtpmap:97 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+        ),
+    ];
+    for changed in changes {
+        let result = reanswer(changed.as_bytes(), &current, local(), 4);
+        assert_eq!(result.map(|_| ()), Err(SdpError::MediaChanged), "{changed}");
+        assert_eq!(SdpError::MediaChanged.status(), 488);
+    }
+    assert!(reanswer(first.as_bytes(), &current, local(), 4).is_ok());
 }
 
 proptest! {
