@@ -122,8 +122,10 @@ async fn run_for(
         tokio::select! {
             received = socket.recv_from(&mut buffer) => {
                 // Errors on an unconnected UDP socket are transient (e.g. an ICMP report).
-                if let Ok((len, from)) = received {
-                    leg.receive(Instant::now().into_std(), from, &buffer[..len]);
+                if let Ok((len, from)) = received
+                    && leg.receive(Instant::now().into_std(), from, &buffer[..len])
+                {
+                    metrics::counter!(crate::telemetry::AUDIO_FRAMES_IN).increment(1);
                 }
             }
             command = commands.recv() => {
@@ -153,9 +155,6 @@ async fn flush(leg: &mut RtpLeg, socket: &UdpSocket, events: &mpsc::Sender<Clien
         let _ = socket.send_to(&datagram.bytes, datagram.to).await;
     }
     while let Some(event) = leg.poll_event() {
-        if matches!(event, ClientEvent::Audio(_)) {
-            metrics::counter!(crate::telemetry::AUDIO_FRAMES_IN).increment(1);
-        }
         if events.send(event).await.is_err() {
             return false;
         }

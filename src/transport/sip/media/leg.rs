@@ -189,18 +189,19 @@ impl RtpLeg {
 
     /// A datagram from `from`. Not RTP, another payload type, (before latching) a source that
     /// is neither the SDP's nor the signalling's address, or (once latched) another source:
-    /// dropped.
-    pub(crate) fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+    /// dropped. True when it was a caller audio packet, taken into the jitter buffer (whether it
+    /// plays now, later or never because it came too late).
+    pub(crate) fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> bool {
         let Ok(packet) = rtp::parse(datagram) else {
-            return;
+            return false;
         };
         if self.latched && from != self.remote {
-            return;
+            return false;
         }
         let is_audio = packet.payload_type == self.payload_type;
         let is_dtmf = Some(packet.payload_type) == self.dtmf_payload_type;
         if !is_audio && !is_dtmf {
-            return;
+            return false;
         }
         if !self.latched && from.ip() != self.remote.ip() && from.ip() != self.signalling {
             self.foreign += 1;
@@ -210,7 +211,7 @@ impl RtpLeg {
                     "RTP from an unexpected source dropped before latching."
                 );
             }
-            return;
+            return false;
         }
         self.remote = from;
         self.latched = true;
@@ -219,7 +220,7 @@ impl RtpLeg {
             if let Some(digit) = self.dtmf.receive(packet.timestamp, packet.payload) {
                 self.events.push_back(ClientEvent::Dtmf(digit));
             }
-            return;
+            return false;
         }
         if self.receive.ssrc != Some(packet.ssrc) {
             self.receive = Receive::new();
@@ -229,6 +230,7 @@ impl RtpLeg {
             .buffer
             .push(packet.seq, packet.payload.to_vec());
         self.play_due(now);
+        true
     }
 
     /// A command from the session; `Some` when it ends the leg.

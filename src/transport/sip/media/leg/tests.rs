@@ -287,13 +287,16 @@ fn before_latching_only_the_sdp_or_signalling_address_can_take_the_leg() {
     let mut first = leg();
     let start = Instant::now();
     let stranger: SocketAddr = "192.0.2.99:4000".parse().expect("address");
-    first.receive(start, stranger, &audio(1));
+    assert!(
+        !first.receive(start, stranger, &audio(1)),
+        "not counted as caller audio"
+    );
     first.receive(start, stranger, &packet(101, 2, 0, &[5, 0, 0, 160]));
     assert_eq!(first.remote(), peer(), "a stranger does not latch");
     assert_eq!(first.last_heard(), None);
     assert!(first.poll_event().is_none(), "nor is it heard");
     let from_sdp_ip: SocketAddr = "198.51.100.7:7000".parse().expect("address");
-    first.receive(start, from_sdp_ip, &audio(1));
+    assert!(first.receive(start, from_sdp_ip, &audio(1)), "caller audio");
     assert_eq!(first.remote(), from_sdp_ip, "the SDP's address latches");
 
     let mut second = leg();
