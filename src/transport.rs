@@ -4,12 +4,14 @@
 //! - [`ws`]: voxgate's native WebSocket (`GET /v1/calls/ws`), JSON control + binary PCM16.
 //! - [`media_stream`]: carrier media streams (Twilio, Telnyx): JSON frames with base64 G.711.
 //! - [`webrtc`]: WebRTC (str0m), WHIP-style signalling; Opus or G.711 over one UDP socket.
-//! - [`sip`]: SIP trunks over UDP (a UAS), G.711 over RTP.
+//! - [`sip`]: SIP trunks over UDP (a UAS), G.711 or Opus over RTP.
+//! - [`opus`]: the Opus settings WebRTC and SIP share.
 //!
 //! [`start_call`] is what every transport does once it knows who is calling which agent:
 //! connect the provider, build the session, and spawn the call's driver.
 
 pub mod media_stream;
+pub(crate) mod opus;
 pub mod sip;
 pub mod webrtc;
 pub mod ws;

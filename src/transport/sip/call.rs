@@ -169,7 +169,12 @@ pub(super) async fn run(setup: Setup, invite: Invite, stop: oneshot::Receiver<()
         Ok(admitted) => {
             let end = answer_and_run(&setup, call, admitted, stop).await;
             match end {
-                Some(MediaEnd::SessionEnded(_) | MediaEnd::MediaTimeout | MediaEnd::DriverGone) => {
+                Some(
+                    MediaEnd::SessionEnded(_)
+                    | MediaEnd::MediaTimeout
+                    | MediaEnd::DriverGone
+                    | MediaEnd::CodecFailed,
+                ) => {
                     let _ = send(Command::Hangup).await;
                 }
                 Some(MediaEnd::Transfer { target }) => {

@@ -1,10 +1,12 @@
-//! A SIP call's media: the SDP offer/answer ([`sdp`]) and the RTP leg that carries the call's
-//! audio and DTMF between the caller's UDP socket and the session ([`leg`], driven by [`run`]).
+//! A SIP call's media: the SDP offer/answer ([`sdp`]: PCMU, PCMA or Opus, and DTMF) and the RTP
+//! leg that carries the call's audio and DTMF between the caller's UDP socket and the session
+//! ([`leg`], driven by [`run`]; the codecs' state is in [`codec`]).
 //!
 //! Owns one UDP socket and one task per call. Signalling (INVITE, BYE, re-INVITE, transfer by
 //! REFER) is not here: the SIP side answers with [`sdp::answer`], binds with [`bind_rtp`], spawns
 //! [`run`], fires its `stop` on BYE or CANCEL and acts on the [`MediaEnd`] it returns.
 
+pub(crate) mod codec;
 pub(crate) mod dtmf;
 pub(crate) mod leg;
 pub(crate) mod rtp;
@@ -51,6 +53,9 @@ pub(crate) enum MediaEnd {
     MediaTimeout,
     /// The call's driver went away without ending the session (a bug or a crash).
     DriverGone,
+    /// The call's codec could not start (Opus only; never seen); the session was told the
+    /// caller hung up.
+    CodecFailed,
 }
 
 /// Binds a UDP socket on an even port of `ports` (RTP on even ports, RFC 3550 §11), trying each
@@ -113,7 +118,17 @@ async fn run_for(
     mut stop: oneshot::Receiver<()>,
     quiet_limit: Duration,
 ) -> MediaEnd {
-    let mut leg = RtpLeg::new(&negotiated, signalling, Stream::random());
+    let mut leg = match RtpLeg::new(&negotiated, signalling, Stream::random()) {
+        Ok(leg) => leg,
+        Err(error) => {
+            tracing::error!(
+                code = error.code(),
+                "The call's audio codec could not start."
+            );
+            let _ = events.send(ClientEvent::Hangup).await;
+            return MediaEnd::CodecFailed;
+        }
+    };
     let started = Instant::now();
     let mut buffer = [0u8; MAX_DATAGRAM];
     let end = loop {
@@ -152,7 +167,7 @@ async fn run_for(
 async fn flush(leg: &mut RtpLeg, socket: &UdpSocket, events: &mpsc::Sender<ClientEvent>) -> bool {
     while let Some(datagram) = leg.poll_transmit() {
         // A lost datagram is a lost frame; UDP gives no better guarantee anyway.
-        let _ = socket.send_to(&datagram.bytes, datagram.to).await;
+        let _ = socket.send_to(datagram.bytes(), datagram.to).await;
     }
     while let Some(event) = leg.poll_event() {
         if events.send(event).await.is_err() {

@@ -5,26 +5,18 @@
 //! concealment); this module picks the codec per call and adds G.711. The interface is what the
 //! peer needs: [`Decoder::decode`] one RTP payload, [`Encoder::encode`] one 20 ms frame.
 //!
-//! Opus runs at 24 kHz on both sides (libopus, and so opus-rs, decode to and encode from any of
-//! 8/12/16/24/48 kHz; the RTP clock stays 48 kHz), so no resampling is needed for Opus. G.711 is
-//! 8 kHz and goes through the core's integer-ratio resampler.
+//! Opus is built by [`crate::transport::opus`] (shared with SIP): 24 kHz on both sides, so no
+//! resampling; G.711 is 8 kHz and goes through the core's integer-ratio resampler.
 
+use crate::transport::opus;
 use voxgate_core::audio::{OpusDecoder, OpusEncoder, Resampler, SampleRate, g711};
 
 /// The session's rate.
-pub(super) const RATE_HZ: u32 = 24_000;
+pub(super) const RATE_HZ: u32 = opus::RATE_HZ;
 /// Samples in one 20 ms frame at [`RATE_HZ`].
-pub(super) const FRAME_SAMPLES: usize = 480;
+pub(super) const FRAME_SAMPLES: usize = opus::FRAME_SAMPLES;
 /// Largest audio packet accepted.
 const MAX_PACKET: usize = 1500;
-/// Opus bitrate (constant): plenty for speech.
-const OPUS_BITRATE: u32 = 32_000;
-/// Opus encoder complexity, chosen for the CPU budget: at 24 kHz and 32 kb/s a 20 ms frame
-/// took 86 µs to encode at complexity 1 against 190 µs at 5 and 337 µs at 10 on the 2-core
-/// development VM (`crates/core/examples/opus_cost.rs`, BENCHMARKS.md). Agent audio encoding
-/// was the largest single cost at 200 WebRTC calls; at 32 kb/s the bitrate, not the search
-/// effort, carries speech quality.
-const OPUS_COMPLEXITY: u8 = 1;
 
 /// The audio codecs voxgate negotiates, in order of preference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,8 +84,7 @@ impl Decoder {
     pub(super) fn new(codec: AudioCodec) -> Result<Self, CodecError> {
         let kind = match codec {
             AudioCodec::Opus => DecoderKind::Opus(Box::new(
-                OpusDecoder::with_rate(SampleRate::Hz24k)
-                    .map_err(|_| CodecError("the Opus decoder cannot start"))?,
+                opus::decoder().map_err(|_| CodecError("the Opus decoder cannot start"))?,
             )),
             other => DecoderKind::G711(
                 other,
@@ -159,8 +150,7 @@ impl Encoder {
     pub(super) fn new(codec: AudioCodec) -> Result<Self, CodecError> {
         let kind = match codec {
             AudioCodec::Opus => EncoderKind::Opus(Box::new(
-                OpusEncoder::with_rate(SampleRate::Hz24k, OPUS_BITRATE, OPUS_COMPLEXITY)
-                    .map_err(|_| CodecError("the Opus encoder cannot start"))?,
+                opus::encoder().map_err(|_| CodecError("the Opus encoder cannot start"))?,
             )),
             other => EncoderKind::G711(
                 other,

@@ -2,10 +2,11 @@
 //! digits, played marks and datagrams to send out. [`super::run`] is the socket around it.
 //!
 //! Receive: packets of the negotiated payload type go through the core's [`PlayoutBuffer`]
-//! (60 ms target) and leave as the session's G.711 [`AudioChunk`]s, one packet's worth per 20 ms
-//! of wall time. G.711 has no loss concealment of its own, so a single lost packet is replaced
-//! by a repeat of the one before it (speech changes little in 20 ms) and a longer gap by
-//! silence. Telephone-event packets become one digit per key press ([`DtmfReceiver`]). A new
+//! (60 ms target) and leave as the session's [`AudioChunk`]s, one packet's worth per 20 ms of
+//! wall time: G.711 untouched, Opus decoded to PCM16 at 24 kHz. Lost packets are concealed by
+//! the codec state ([`super::codec`]: a repeat then silence for G.711, the decoder's own
+//! concealment for Opus). Telephone-event packets (their own 8000 Hz clock, whatever the audio
+//! codec's) become one digit per key press ([`DtmfReceiver`]). A new
 //! SSRC (the peer restarted its stream) starts a fresh buffer.
 //!
 //! Symmetric RTP: until the first valid packet we send to the address the SDP named; after it,
@@ -13,16 +14,19 @@
 //! the SDP's address or the INVITE's signalling source can latch (no RTP bleed from a stranger
 //! who guesses the port); others are dropped and counted.
 //!
-//! Send: agent audio is decoded to 8 kHz PCM and queued in the core's [`Pacer`], which releases
-//! one 160-sample frame per 20 ms (no burst after a stall) and reports each mark once its audio
-//! is sent; frames are re-encoded in the call's codec. Sequence numbers and timestamps run on
-//! from a random start; after a pause the timestamp jumps by the pause and the marker bit is set.
+//! Send: agent audio is turned into PCM (G.711 decoded to 8 kHz; Opus calls get PCM16 at 24 kHz
+//! from the session) and queued in the core's [`Pacer`], which releases one 20 ms frame (160 or
+//! 480 samples) per 20 ms (no burst after a stall) and reports each mark once its audio is sent;
+//! frames are encoded in the call's codec. Sequence numbers and timestamps run on from a random
+//! start, the timestamp 160 (G.711) or 960 (Opus, 48 kHz clock) per packet; after a pause it
+//! jumps by the pause and the marker bit is set.
 
 use super::{
     MediaEnd,
+    codec::{Decoder, Encoder, G711_FRAME},
     dtmf::DtmfReceiver,
     rtp::{self, HEADER_BYTES, Header},
-    sdp::{G711Codec, Negotiated},
+    sdp::{Negotiated, SipCodec},
 };
 use std::{
     collections::VecDeque,
@@ -30,28 +34,37 @@ use std::{
     time::{Duration, Instant},
 };
 use voxgate_core::{
-    audio::{Pacer, Playout, PlayoutBuffer, g711},
+    audio::{OpusError, Pacer, Playout, PlayoutBuffer},
     session::{AudioChunk, AudioFormat, ClientCommand, ClientEvent, EndReason},
 };
 
-/// Samples (and G.711 bytes) in 20 ms at 8 kHz.
-const FRAME: usize = 160;
+/// Playout clock units (8 kHz sample periods) in 20 ms.
+const FRAME: usize = G711_FRAME;
 /// One frame period.
 const PERIOD: Duration = Duration::from_millis(20);
 /// Caller packets held before playout starts (60 ms).
 const JITTER_TARGET: usize = 3;
 /// Most caller packets held (500 ms).
 const JITTER_CAPACITY: usize = 25;
-/// Bytes of one packet we send.
-pub(crate) const PACKET_BYTES: usize = HEADER_BYTES + FRAME;
+/// Largest payload we send: a 20 ms G.711 frame is 160 bytes, an Opus one at 32 kb/s 80.
+const MAX_PAYLOAD: usize = 320;
+/// Largest packet we send.
+const PACKET_BYTES: usize = HEADER_BYTES + MAX_PAYLOAD;
 
 /// A datagram to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Outgoing {
     /// Where to.
     pub to: SocketAddr,
+    len: usize,
+    data: [u8; PACKET_BYTES],
+}
+
+impl Outgoing {
     /// The RTP packet.
-    pub bytes: [u8; PACKET_BYTES],
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
 }
 
 /// The send side's stream identity and position.
@@ -83,10 +96,6 @@ struct Receive {
     clock: Option<(Instant, u64)>,
     /// The SSRC the buffer's sequence numbers belong to.
     ssrc: Option<u32>,
-    /// The last frame played, for concealing a single loss.
-    last: Vec<u8>,
-    /// Losses in a row so far.
-    lost_run: u32,
 }
 
 impl Receive {
@@ -95,8 +104,6 @@ impl Receive {
             buffer: PlayoutBuffer::new(JITTER_TARGET, JITTER_CAPACITY),
             clock: None,
             ssrc: None,
-            last: Vec::new(),
-            lost_run: 0,
         }
     }
 
@@ -122,7 +129,9 @@ impl Receive {
 
 /// One call's RTP leg. See the module docs.
 pub(crate) struct RtpLeg {
-    codec: G711Codec,
+    codec: SipCodec,
+    decoder: Decoder,
+    encoder: Encoder,
     payload_type: u8,
     dtmf_payload_type: Option<u8>,
     remote: SocketAddr,
@@ -147,10 +156,18 @@ pub(crate) struct RtpLeg {
 
 impl RtpLeg {
     /// A leg for what the SDP exchange settled with the peer whose INVITE came from
-    /// `signalling`, sending as `stream`.
-    pub(crate) fn new(negotiated: &Negotiated, signalling: IpAddr, stream: Stream) -> Self {
-        Self {
+    /// `signalling`, sending as `stream`. Fails only if the Opus codec cannot start.
+    pub(crate) fn new(
+        negotiated: &Negotiated,
+        signalling: IpAddr,
+        stream: Stream,
+    ) -> Result<Self, OpusError> {
+        let encoder = Encoder::new(negotiated.codec)?;
+        let frame = encoder.frame_samples();
+        Ok(Self {
             codec: negotiated.codec,
+            decoder: Decoder::new(negotiated.codec)?,
+            encoder,
             payload_type: negotiated.payload_type,
             dtmf_payload_type: negotiated.dtmf_payload_type,
             remote: negotiated.remote_rtp,
@@ -160,18 +177,19 @@ impl RtpLeg {
             receive: Receive::new(),
             dtmf: DtmfReceiver::default(),
             last_heard: None,
-            pacer: Pacer::new(FRAME),
+            pacer: Pacer::new(frame),
             stream,
             last_sent: None,
-            pcm: Vec::with_capacity(FRAME * 4),
-            encoded: Vec::with_capacity(FRAME),
+            pcm: Vec::with_capacity(frame * 4),
+            encoded: Vec::with_capacity(MAX_PAYLOAD),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             transfer: None,
-        }
+        })
     }
 
-    /// The session's audio format for this leg (G.711 passes through to the provider).
+    /// The session's audio format for this leg (G.711 passes through to the provider, Opus is
+    /// PCM16 at 24 kHz).
     pub(crate) fn format(&self) -> AudioFormat {
         session_format(self.codec)
     }
@@ -237,7 +255,8 @@ impl RtpLeg {
     pub(crate) fn command(&mut self, now: Instant, command: ClientCommand) -> Option<MediaEnd> {
         match command {
             ClientCommand::Audio { chunk, mark } => {
-                self.queue(&chunk);
+                self.pcm.clear();
+                self.encoder.pcm_of(&chunk, &mut self.pcm);
                 self.pacer.push(&self.pcm, Some(mark));
                 self.send_due(now);
             }
@@ -285,24 +304,6 @@ impl RtpLeg {
         self.transmits.pop_front()
     }
 
-    /// Decodes agent audio into `self.pcm` (8 kHz samples).
-    fn queue(&mut self, chunk: &AudioChunk) {
-        self.pcm.clear();
-        match chunk.format {
-            AudioFormat::Pcmu => g711::ulaw_decode_into(&chunk.data, &mut self.pcm),
-            AudioFormat::Pcma => g711::alaw_decode_into(&chunk.data, &mut self.pcm),
-            AudioFormat::Pcm16 { rate: 8000 } => self.pcm.extend(
-                chunk
-                    .data
-                    .chunks_exact(2)
-                    .map(|pair| i16::from_le_bytes([pair[0], pair[1]])),
-            ),
-            // The session speaks the format the call started with; anything else is a bug
-            // upstream, and its mark is still reported so the session does not wait forever.
-            AudioFormat::Pcm16 { .. } => {}
-        }
-    }
-
     /// Plays caller audio due by `now` out of the jitter buffer.
     fn play_due(&mut self, now: Instant) {
         let mut due = self.receive.due(now);
@@ -311,18 +312,14 @@ impl RtpLeg {
                 break;
             }
             let data = match self.receive.buffer.pop() {
-                Playout::Frame(data) => {
-                    self.receive.lost_run = 0;
-                    self.receive.last.clone_from(&data);
-                    data
-                }
-                Playout::Lost => self.conceal(),
+                Playout::Frame(payload) => self.decoder.frame(payload),
+                Playout::Lost => self.decoder.lost(),
                 Playout::Waiting => {
                     self.receive.clock = None;
                     return;
                 }
             };
-            let played = (data.len() as u64).max(1);
+            let played = self.decoder.periods(data.len()).max(1);
             due = due.saturating_sub(played);
             self.receive.clock = Some(match self.receive.clock {
                 Some((start, bytes)) => (start, bytes + played),
@@ -333,21 +330,6 @@ impl RtpLeg {
                 data,
             };
             self.events.push_back(ClientEvent::Audio(chunk));
-        }
-    }
-
-    /// A frame standing in for a lost one: the previous frame once, then silence.
-    fn conceal(&mut self) -> Vec<u8> {
-        self.receive.lost_run += 1;
-        let len = if self.receive.last.is_empty() {
-            FRAME
-        } else {
-            self.receive.last.len()
-        };
-        if self.receive.lost_run == 1 && !self.receive.last.is_empty() {
-            self.receive.last.clone()
-        } else {
-            vec![self.codec.silence(); len]
         }
     }
 
@@ -373,7 +355,7 @@ impl RtpLeg {
             self.stream.timestamp = self
                 .stream
                 .timestamp
-                .wrapping_add(skipped.wrapping_mul(FRAME as u32));
+                .wrapping_add(skipped.wrapping_mul(self.codec.ticks_per_frame()));
         }
         self.last_sent = Some(now);
         let header = Header {
@@ -384,35 +366,33 @@ impl RtpLeg {
             ssrc: self.stream.ssrc,
         };
         self.stream.seq = self.stream.seq.wrapping_add(1);
-        self.stream.timestamp = self.stream.timestamp.wrapping_add(FRAME as u32);
-        self.encoded.clear();
-        match self.codec {
-            G711Codec::Pcmu => g711::ulaw_encode_into(frame, &mut self.encoded),
-            G711Codec::Pcma => g711::alaw_encode_into(frame, &mut self.encoded),
-        }
-        if self.remote.ip().is_unspecified()
+        self.stream.timestamp = self
+            .stream
+            .timestamp
+            .wrapping_add(self.codec.ticks_per_frame());
+        if !self.encoder.encode(frame, &mut self.encoded)
+            || self.remote.ip().is_unspecified()
             || self.remote.port() == 0
-            || self.encoded.len() != FRAME
+            || self.encoded.is_empty()
+            || self.encoded.len() > MAX_PAYLOAD
         {
             return;
         }
-        let mut bytes = [0; PACKET_BYTES];
-        bytes[..HEADER_BYTES].copy_from_slice(&header.to_bytes());
-        bytes[HEADER_BYTES..].copy_from_slice(&self.encoded);
+        let len = HEADER_BYTES + self.encoded.len();
+        let mut data = [0; PACKET_BYTES];
+        data[..HEADER_BYTES].copy_from_slice(&header.to_bytes());
+        data[HEADER_BYTES..len].copy_from_slice(&self.encoded);
         self.transmits.push_back(Outgoing {
             to: self.remote,
-            bytes,
+            len,
+            data,
         });
     }
 }
 
-/// The session's audio format for a codec.
-pub(crate) fn session_format(codec: G711Codec) -> AudioFormat {
-    match codec {
-        G711Codec::Pcmu => AudioFormat::Pcmu,
-        G711Codec::Pcma => AudioFormat::Pcma,
-    }
-}
+pub(crate) use super::codec::session_format;
 
+#[cfg(test)]
+mod opus_tests;
 #[cfg(test)]
 mod tests;

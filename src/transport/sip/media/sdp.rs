@@ -1,6 +1,7 @@
 //! SDP offer/answer for a SIP call's plain RTP/AVP audio (RFC 4566, RFC 3264): reads an offer,
-//! picks G.711 (PCMU or PCMA, in the offerer's order) and RFC 4733 `telephone-event` when offered,
-//! and writes the answer. Only the lines voxgate needs are read; everything else is skipped.
+//! picks the first of PCMU, PCMA and Opus in the offerer's order (Opus answered as mono:
+//! `opus/48000/2` with `stereo=0;sprop-stereo=0`, no in-band FEC) and RFC 4733 `telephone-event`
+//! (always at 8000 Hz, whatever the audio clock) when offered, and writes the answer. Only the lines voxgate needs are read; everything else is skipped.
 //!
 //! Owns nothing but text: no sockets, no dialog state. The signalling side maps [`SdpError`] to a
 //! SIP status with [`SdpError::status`] (400 for a broken body, 488 for one we cannot serve).
@@ -10,36 +11,45 @@ use std::{fmt::Write as _, net::IpAddr, net::SocketAddr};
 /// Largest SDP body read (offers are a few hundred bytes).
 const MAX_SDP_BYTES: usize = 16 * 1024;
 
-/// The G.711 variant of a call.
+/// The audio codec of a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum G711Codec {
-    /// μ-law, static payload type 0.
+pub(crate) enum SipCodec {
+    /// G.711 μ-law, static payload type 0.
     Pcmu,
-    /// A-law, static payload type 8.
+    /// G.711 A-law, static payload type 8.
     Pcma,
+    /// Opus (RFC 7587), a dynamic payload type, always `opus/48000/2` in SDP; sent mono.
+    Opus,
 }
 
-impl G711Codec {
-    /// The `a=rtpmap` encoding name.
-    pub(crate) fn name(self) -> &'static str {
+impl SipCodec {
+    /// The `a=rtpmap` encoding (name, clock rate and, for Opus, channels).
+    pub(crate) fn rtpmap(self) -> &'static str {
         match self {
-            Self::Pcmu => "PCMU",
-            Self::Pcma => "PCMA",
+            Self::Pcmu => "PCMU/8000",
+            Self::Pcma => "PCMA/8000",
+            Self::Opus => "opus/48000/2",
         }
     }
 
-    /// The codec's silence byte (what a zero sample encodes to).
-    pub(crate) fn silence(self) -> u8 {
+    /// The RTP clock rate.
+    pub(crate) fn clock_hz(self) -> u32 {
         match self {
-            Self::Pcmu => 0xFF,
-            Self::Pcma => 0xD5,
+            Self::Pcmu | Self::Pcma => 8000,
+            Self::Opus => 48_000,
         }
+    }
+
+    /// RTP timestamp ticks per 20 ms packet.
+    pub(crate) fn ticks_per_frame(self) -> u32 {
+        self.clock_hz() / 50
     }
 
     fn of(name: &str, clock: u32) -> Option<Self> {
         match (name.to_ascii_uppercase().as_str(), clock) {
             ("PCMU", 8000) => Some(Self::Pcmu),
             ("PCMA", 8000) => Some(Self::Pcma),
+            ("OPUS", 48_000) => Some(Self::Opus),
             _ => None,
         }
     }
@@ -49,7 +59,7 @@ impl G711Codec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Negotiated {
     /// The audio codec, both ways.
-    pub codec: G711Codec,
+    pub codec: SipCodec,
     /// Its RTP payload type (as the offerer numbered it).
     pub payload_type: u8,
     /// RFC 4733 `telephone-event` payload type, when offered.
@@ -72,8 +82,8 @@ pub(crate) enum SdpError {
     /// Audio is offered only over a transport we do not speak (SRTP, TCP, IPv6, ...).
     #[error("the offered audio transport is not supported (voxgate speaks RTP/AVP over IPv4)")]
     UnsupportedTransport,
-    /// Audio is offered without PCMU or PCMA (or not the codec an existing call uses).
-    #[error("no common audio codec (voxgate speaks PCMU and PCMA)")]
+    /// Audio is offered without PCMU, PCMA or Opus (or not the codec an existing call uses).
+    #[error("no common audio codec (voxgate speaks PCMU, PCMA and Opus)")]
     NoCommonCodec,
     /// A re-offer moves the media (address, port, payload types) or changes its direction
     /// (hold): the running leg cannot follow.
@@ -193,7 +203,7 @@ fn answer_with(
     offer: &[u8],
     local_rtp: SocketAddr,
     session_version: u64,
-    codec: Option<G711Codec>,
+    codec: Option<SipCodec>,
 ) -> Result<(String, Negotiated), SdpError> {
     let text = read_text(offer)?;
     let offer = parse(text)?;
@@ -308,7 +318,7 @@ fn attribute<'a>(media: &mut Media<'a>, value: &'a str) -> Result<(), SdpError> 
 /// The first audio stream we can serve: its index, what it settles, and its direction.
 fn choose(
     offer: &Offer<'_>,
-    required: Option<G711Codec>,
+    required: Option<SipCodec>,
 ) -> Result<(usize, Negotiated, Direction), SdpError> {
     let mut error = SdpError::NoAudio;
     for (index, media) in offer.media.iter().enumerate() {
@@ -342,14 +352,14 @@ fn choose(
     Err(error)
 }
 
-/// The first offered format that is PCMU or PCMA (and `required`, if given).
-fn pick_codec(media: &Media<'_>, required: Option<G711Codec>) -> Option<(G711Codec, u8)> {
+/// The first offered format that is PCMU, PCMA or Opus (and `required`, if given).
+fn pick_codec(media: &Media<'_>, required: Option<SipCodec>) -> Option<(SipCodec, u8)> {
     media.formats.iter().find_map(|format| {
         let pt: u8 = format.parse().ok().filter(|&pt| pt < 128)?;
         let codec = match media.rtpmaps.iter().find(|(mapped, _, _)| *mapped == pt) {
-            Some(&(_, name, clock)) => G711Codec::of(name, clock)?,
-            None if pt == 0 => G711Codec::Pcmu,
-            None if pt == 8 => G711Codec::Pcma,
+            Some(&(_, name, clock)) => SipCodec::of(name, clock)?,
+            None if pt == 0 => SipCodec::Pcmu,
+            None if pt == 8 => SipCodec::Pcma,
             None => return None,
         };
         required
@@ -394,11 +404,13 @@ fn write_answer(
         if let Some(dtmf) = negotiated.dtmf_payload_type {
             let _ = write!(out, " {dtmf}");
         }
-        let _ = write!(
-            out,
-            "\r\na=rtpmap:{pt} {}/8000\r\n",
-            negotiated.codec.name()
-        );
+        let _ = write!(out, "\r\na=rtpmap:{pt} {}\r\n", negotiated.codec.rtpmap());
+        if negotiated.codec == SipCodec::Opus {
+            let _ = write!(
+                out,
+                "a=fmtp:{pt} useinbandfec=0;stereo=0;sprop-stereo=0\r\n"
+            );
+        }
         if let Some(dtmf) = negotiated.dtmf_payload_type {
             let _ = write!(
                 out,

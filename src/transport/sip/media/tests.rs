@@ -1,7 +1,7 @@
 //! The media task over real UDP sockets on 127.0.0.1, with the session's channels.
 
 use super::*;
-use crate::transport::sip::media::{rtp::Header, sdp::G711Codec};
+use crate::transport::sip::media::{rtp::Header, sdp::SipCodec};
 use voxgate_core::session::{AudioChunk, AudioFormat};
 
 /// Where the tests' INVITE would have come from.
@@ -13,7 +13,7 @@ async fn peer_and_leg() -> (UdpSocket, UdpSocket, Negotiated) {
         .await
         .expect("rtp socket");
     let negotiated = Negotiated {
-        codec: G711Codec::Pcma,
+        codec: SipCodec::Pcma,
         payload_type: 8,
         dtmf_payload_type: Some(101),
         direction: crate::transport::sip::media::sdp::Direction::SendRecv,

@@ -6,7 +6,7 @@ const SIGNALLING: &str = "203.0.113.9";
 
 fn negotiated() -> Negotiated {
     Negotiated {
-        codec: G711Codec::Pcmu,
+        codec: SipCodec::Pcmu,
         payload_type: 0,
         dtmf_payload_type: Some(101),
         direction: crate::transport::sip::media::sdp::Direction::SendRecv,
@@ -24,6 +24,7 @@ fn leg() -> RtpLeg {
             timestamp: 1000,
         },
     )
+    .expect("leg")
 }
 
 fn peer() -> SocketAddr {
@@ -181,7 +182,7 @@ fn agent_audio_is_paced_20_ms_apart_with_continuous_seq_and_timestamp() {
     for (i, (at, out)) in sent.iter().enumerate() {
         assert_eq!(*at, ms(20 * i as u64));
         assert_eq!(out.to, peer());
-        let packet = rtp::parse(&out.bytes).expect("rtp");
+        let packet = rtp::parse(out.bytes()).expect("rtp");
         assert_eq!(packet.seq, 65_534u16.wrapping_add(i as u16), "seq wraps on");
         assert_eq!(packet.timestamp, 1000 + 160 * i as u32);
         assert_eq!((packet.ssrc, packet.payload_type), (7, 0));
@@ -214,8 +215,8 @@ fn a_stall_does_not_burst_and_a_pause_sets_the_marker_and_advances_the_timestamp
     let resume = late + ms(2000);
     leg.command(resume, agent_audio(20, 2));
     let out = leg.poll_transmit().expect("sent at once");
-    let packet = rtp::parse(&out.bytes).expect("rtp");
-    let last = rtp::parse(&rest[6].1.bytes).expect("rtp");
+    let packet = rtp::parse(out.bytes()).expect("rtp");
+    let last = rtp::parse(rest[6].1.bytes()).expect("rtp");
     assert!(packet.marker);
     assert_eq!(packet.seq, last.seq.wrapping_add(1));
     assert!(

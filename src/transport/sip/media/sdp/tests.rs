@@ -19,7 +19,7 @@ fn answer_of(text: &str) -> Result<(String, Negotiated), SdpError> {
 fn pcmu_is_chosen_when_the_offerer_lists_it_first() {
     let text = offer("m=audio 5004 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
     let (_, negotiated) = answer_of(&text).expect("answer");
-    assert_eq!(negotiated.codec, G711Codec::Pcmu);
+    assert_eq!(negotiated.codec, SipCodec::Pcmu);
     assert_eq!(negotiated.payload_type, 0);
     assert_eq!(negotiated.dtmf_payload_type, Some(101));
     assert_eq!(
@@ -29,12 +29,12 @@ fn pcmu_is_chosen_when_the_offerer_lists_it_first() {
 }
 
 #[test]
-fn pcma_is_chosen_when_the_offerer_prefers_it_and_opus_is_skipped() {
-    let text = offer("m=audio 5004 RTP/AVP 111 8 0\r\na=rtpmap:111 opus/48000/2\r\n");
+fn pcma_is_chosen_when_the_offerer_prefers_it_and_an_unknown_codec_is_skipped() {
+    let text = offer("m=audio 5004 RTP/AVP 97 8 0\r\na=rtpmap:97 iLBC/8000\r\n");
     let (answer, negotiated) = answer_of(&text).expect("answer");
     assert_eq!(
         (negotiated.codec, negotiated.payload_type),
-        (G711Codec::Pcma, 8)
+        (SipCodec::Pcma, 8)
     );
     assert_eq!(negotiated.dtmf_payload_type, None);
     assert!(answer.contains("m=audio 40000 RTP/AVP 8\r\n"), "{answer}");
@@ -119,8 +119,8 @@ fn offers_we_cannot_serve_map_to_488() {
     assert_eq!(answer_of(&video_only), Err(SdpError::NoAudio));
     let rejected = offer("m=audio 0 RTP/AVP 0\r\n");
     assert_eq!(answer_of(&rejected), Err(SdpError::NoAudio));
-    let opus_only = offer("m=audio 5004 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n");
-    assert_eq!(answer_of(&opus_only), Err(SdpError::NoCommonCodec));
+    let ilbc_only = offer("m=audio 5004 RTP/AVP 97\r\na=rtpmap:97 iLBC/8000\r\n");
+    assert_eq!(answer_of(&ilbc_only), Err(SdpError::NoCommonCodec));
     let srtp = offer("m=audio 5004 RTP/SAVP 0\r\n");
     assert_eq!(answer_of(&srtp), Err(SdpError::UnsupportedTransport));
     let ipv6 = "v=0\r\nc=IN IP6 ::1\r\nm=audio 5004 RTP/AVP 0\r\n";
@@ -140,7 +140,7 @@ fn a_reinvite_must_still_offer_the_call_codec() {
     let (_, current) = answer_of(&first).expect("answer");
     let reordered = offer("m=audio 5004 RTP/AVP 0 8\r\na=sendrecv\r\n");
     let (answer, again) = reanswer(reordered.as_bytes(), &current, local(), 4).expect("same codec");
-    assert_eq!((again.codec, again.payload_type), (G711Codec::Pcma, 8));
+    assert_eq!((again.codec, again.payload_type), (SipCodec::Pcma, 8));
     assert!(answer.contains("o=voxgate 40000 4 "), "{answer}");
     let pcmu_only = offer("m=audio 5004 RTP/AVP 0\r\n");
     assert_eq!(
@@ -183,4 +183,79 @@ proptest! {
         let text = format!("v=0\r\n{}", lines.join("\r\n"));
         let _ = answer(text.as_bytes(), local(), 1);
     }
+}
+
+#[test]
+fn opus_is_chosen_when_the_offerer_lists_it_first_and_answered_mono() {
+    let text = offer(
+        "m=audio 5004 RTP/AVP 111 0 8 101\r\na=rtpmap:111 opus/48000/2\r\n\
+         a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:101 telephone-event/8000\r\n",
+    );
+    let (answer, negotiated) = answer_of(&text).expect("answer");
+    assert_eq!(
+        (negotiated.codec, negotiated.payload_type),
+        (SipCodec::Opus, 111)
+    );
+    assert_eq!(negotiated.dtmf_payload_type, Some(101));
+    assert_eq!(negotiated.codec.clock_hz(), 48_000);
+    assert_eq!(negotiated.codec.ticks_per_frame(), 960);
+    assert!(
+        answer.contains("m=audio 40000 RTP/AVP 111 101\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=rtpmap:111 opus/48000/2\r\n"), "{answer}");
+    assert!(
+        answer.contains("a=fmtp:111 useinbandfec=0;stereo=0;sprop-stereo=0\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("a=rtpmap:101 telephone-event/8000\r\n"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("PCMU") && !answer.contains("PCMA"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn g711_is_chosen_when_opus_comes_after_it_or_is_absent() {
+    let after = offer("m=audio 5004 RTP/AVP 0 96\r\na=rtpmap:96 OPUS/48000/2\r\n");
+    let (answer, negotiated) = answer_of(&after).expect("answer");
+    assert_eq!(
+        (negotiated.codec, negotiated.payload_type),
+        (SipCodec::Pcmu, 0)
+    );
+    assert_eq!(negotiated.codec.ticks_per_frame(), 160);
+    assert!(answer.contains("a=rtpmap:0 PCMU/8000\r\n"), "{answer}");
+    assert!(
+        !answer.contains("opus") && !answer.contains("fmtp"),
+        "{answer}"
+    );
+
+    let absent = offer("m=audio 5004 RTP/AVP 8\r\n");
+    let (_, negotiated) = answer_of(&absent).expect("answer");
+    assert_eq!(negotiated.codec, SipCodec::Pcma);
+}
+
+#[test]
+fn opus_at_another_clock_or_without_an_rtpmap_is_not_opus() {
+    let wrong_clock = offer("m=audio 5004 RTP/AVP 111 8\r\na=rtpmap:111 opus/16000/1\r\n");
+    let (_, negotiated) = answer_of(&wrong_clock).expect("answer");
+    assert_eq!(negotiated.codec, SipCodec::Pcma);
+    let unmapped = offer("m=audio 5004 RTP/AVP 111\r\n");
+    assert_eq!(answer_of(&unmapped).err(), Some(SdpError::NoCommonCodec));
+}
+
+#[test]
+fn a_reoffer_keeps_an_opus_call_on_opus() {
+    let text = offer("m=audio 5004 RTP/AVP 111 0\r\na=rtpmap:111 opus/48000/2\r\n");
+    let (_, first) = answer_of(&text).expect("answer");
+    let (_, again) = reanswer(text.as_bytes(), &first, local(), 4).expect("reanswer");
+    assert_eq!(again, first);
+    let without = offer("m=audio 5004 RTP/AVP 0\r\n");
+    assert_eq!(
+        reanswer(without.as_bytes(), &first, local(), 5).err(),
+        Some(SdpError::NoCommonCodec)
+    );
 }
