@@ -1,11 +1,13 @@
 //! SIP trunk endpoint: a voxgate SIP endpoint on 127.0.0.1:0 beside an in-process server whose
 //! calls reach the provider simulator; tenant `acme`, agent `desk`, number `+15550100`.
 //!
-//! Raw UDP checks (OPTIONS, the allow-list, malformed datagrams, the digest challenge) always
-//! run. SIPp scenarios (`tests/peers/sip/*.xml`) and baresip (`sip/baresip.rs`) are skipped
-//! with a printed reason when the tools are missing, unless `VOXGATE_TEST_REQUIRE_PEERS=1`.
+//! Raw UDP checks (OPTIONS, the allow-list, malformed datagrams, the digest challenge, an Opus
+//! call in `sip/opus.rs`) always run. SIPp scenarios (`tests/peers/sip/*.xml`) and baresip
+//! (`sip/baresip.rs`) are skipped with a printed reason when the tools are missing, unless
+//! `VOXGATE_TEST_REQUIRE_PEERS=1`.
 
 mod baresip;
+mod opus;
 mod peer;
 
 use crate::support::CallSetup;
