@@ -43,6 +43,20 @@ impl Trunk {
         Self { setup, endpoint }
     }
 
+    /// A trunk where `number` reaches `greeter`, an agent with a greeting (so the caller hears
+    /// it at once).
+    pub async fn with_greeter(number: &str) -> Self {
+        let trunk = Self::start(|config| {
+            config.numbers.insert(number.into(), "acme/greeter".into());
+        })
+        .await;
+        let setup = &trunk.setup;
+        let agent = crate::support::agent_body("greeter");
+        let created = setup.server.post("/v1/agents", &setup.key, &agent).await;
+        assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+        trunk
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.endpoint.local_addr
     }

@@ -61,19 +61,7 @@ async fn a_baresip_caller_hears_the_agents_greeting() {
     if !Path::new(&wav).exists() {
         return crate::support::skip(&format!("fixture {wav} is missing"));
     }
-    let trunk = Trunk::start(|config| {
-        config.numbers.insert(GREETER.into(), "acme/greeter".into());
-    })
-    .await;
-    let server = &trunk.setup.server;
-    let created = server
-        .post(
-            "/v1/agents",
-            &trunk.setup.key,
-            &crate::support::agent_body("greeter"),
-        )
-        .await;
-    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let trunk = Trunk::with_greeter(GREETER).await;
     let dir = std::env::temp_dir().join(format!("voxgate-baresip-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(dir.join("rec")).expect("dir");
     std::fs::write(

@@ -53,20 +53,7 @@ async fn response(socket: &UdpSocket, status: &str) -> String {
 
 #[tokio::test]
 async fn an_opus_caller_gets_opus_and_hears_the_greeting() {
-    let trunk = Trunk::start(|config| {
-        config.numbers.insert(GREETER.into(), "acme/greeter".into());
-    })
-    .await;
-    let created = trunk
-        .setup
-        .server
-        .post(
-            "/v1/agents",
-            &trunk.setup.key,
-            &crate::support::agent_body("greeter"),
-        )
-        .await;
-    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let trunk = Trunk::with_greeter(GREETER).await;
     let sip = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let media = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let sip_port = sip.local_addr().expect("addr").port();

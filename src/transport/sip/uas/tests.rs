@@ -326,35 +326,11 @@ fn a_reinvite_with_the_same_media_gets_the_same_answer_else_488() {
 
 #[test]
 fn with_digest_auth_an_invite_is_challenged_then_accepted() {
-    let auth = DigestAuth::new(super::super::digest::Credentials {
-        username: "trunk".into(),
-        password: crate::secret::Secret::new("s3cret-pass"),
-        realm: "voxgate".into(),
-    });
-    let mut h = Harness::new(Some(auth));
+    let mut h = review::with_auth();
     let (sent, events) = h.receive(&invite("z9hG4bKa1"));
     assert_eq!(status(&sent), [401]);
     assert!(events.is_empty());
-    let challenge = Message::parse(sent[0].as_bytes()).expect("401");
-    let header = challenge.header("WWW-Authenticate").expect("challenge");
-    let nonce = header
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("nonce");
-    let md5 = |text: String| {
-        use md5::Digest as _;
-        hex::encode(md5::Md5::digest(text.as_bytes()))
-    };
-    let uri = "sip:+15550100@198.51.100.1";
-    let ha1 = md5("trunk:voxgate:s3cret-pass".to_owned());
-    let ha2 = md5(format!("INVITE:{uri}"));
-    let response = md5(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
-    let authorization = format!(
-        "Authorization: Digest username=\"trunk\", realm=\"voxgate\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n"
-    );
-    let again = request("INVITE", "z9hG4bKa2", None, 2, &authorization, OFFER);
+    let again = review::authorized_invite(&sent[0], "sip:+15550100@198.51.100.1", "z9hG4bKa2");
     let (sent, events) = h.receive(&again);
     assert_eq!(status(&sent), [100]);
     assert!(matches!(events.as_slice(), [Event::Invite(_)]));

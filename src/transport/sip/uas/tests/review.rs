@@ -161,7 +161,7 @@ fn a_late_ack_of_the_first_200_does_not_acknowledge_a_reinvites_200() {
 }
 
 /// An INVITE answering `challenge` (a 401) with the right password, for Request-URI `uri`.
-fn authorized_invite(challenge: &str, uri: &str, branch: &str) -> Vec<u8> {
+pub(super) fn authorized_invite(challenge: &str, uri: &str, branch: &str) -> Vec<u8> {
     let challenge = Message::parse(challenge.as_bytes()).expect("401");
     let header = challenge.header("WWW-Authenticate").expect("challenge");
     let nonce = header
@@ -183,7 +183,7 @@ fn authorized_invite(challenge: &str, uri: &str, branch: &str) -> Vec<u8> {
     request("INVITE", branch, None, 2, &authorization, OFFER)
 }
 
-fn with_auth() -> Harness {
+pub(super) fn with_auth() -> Harness {
     Harness::new(Some(DigestAuth::new(
         super::super::super::digest::Credentials {
             username: "trunk".into(),
