@@ -17,8 +17,8 @@ const BITRATE: u32 = 32_000;
 /// Encoder complexity, chosen for the CPU budget: at 24 kHz and 32 kb/s a 20 ms frame took
 /// 86 µs to encode at complexity 1 against 190 µs at 5 and 337 µs at 10 on the 2-core
 /// development VM (`crates/core/examples/opus_cost.rs`, BENCHMARKS.md). Agent audio encoding
-/// was the largest single cost at 200 WebRTC calls; at 32 kb/s the bitrate, not the search
-/// effort, carries speech quality.
+/// was the largest single cost at 200 WebRTC calls. What the lower complexity costs in speech
+/// quality has not been measured.
 const COMPLEXITY: u8 = 1;
 
 /// A decoder to PCM16 at [`RATE_HZ`].
