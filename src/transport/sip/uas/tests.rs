@@ -244,19 +244,25 @@ fn our_bye_is_resent_until_answered() {
     );
     let (sent, _) = h.advance(Duration::from_millis(1600));
     assert_eq!(sent.len(), 2, "resent at 0.5 and 1.5 s");
-    let branch = Message::parse(bye.as_bytes())
-        .expect("bye")
-        .branch()
-        .expect("branch")
-        .to_owned();
-    let ok = format!(
-        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch={branch}\r\nFrom: <sip:a@b>;tag={tag}\r\n\
-         To: <sip:c@d>;tag=caller1\r\nCall-ID: call-1@192.0.2.10\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
-    );
+    let ok = caller_answers(bye, &tag, "200 OK", "1 BYE");
     let (_, events) = h.receive(ok.as_bytes());
     assert_eq!(ended(&events), [EndCause::HungUp]);
     let (sent, _) = h.advance(Duration::from_secs(40));
     assert!(sent.is_empty());
+}
+
+/// The caller's `status` response to a request voxgate sent in the dialog (`ours`), with our
+/// `tag` and CSeq `cseq` (e.g. `1 BYE`).
+fn caller_answers(ours: &str, tag: &str, status: &str, cseq: &str) -> String {
+    let branch = Message::parse(ours.as_bytes())
+        .expect("our request parses")
+        .branch()
+        .expect("our request has a branch")
+        .to_owned();
+    format!(
+        "SIP/2.0 {status}\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch={branch}\r\nFrom: <sip:a@b>;tag={tag}\r\n\
+         To: <sip:c@d>;tag=caller1\r\nCall-ID: call-1@192.0.2.10\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
+    )
 }
 
 #[test]
@@ -267,15 +273,7 @@ fn refer_is_followed_by_bye_once_accepted() {
     h.uas.refer(h.now, call, "sip:human@pbx.example");
     let (sent, _) = h.drain();
     assert!(sent[0].starts_with("REFER ") && sent[0].contains("Refer-To: <sip:human@pbx.example>"));
-    let branch = Message::parse(sent[0].as_bytes())
-        .expect("refer")
-        .branch()
-        .expect("b")
-        .to_owned();
-    let accepted = format!(
-        "SIP/2.0 202 Accepted\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch={branch}\r\nFrom: <sip:a@b>;tag={tag}\r\n\
-         To: <sip:c@d>;tag=caller1\r\nCall-ID: call-1@192.0.2.10\r\nCSeq: 1 REFER\r\nContent-Length: 0\r\n\r\n"
-    );
+    let accepted = caller_answers(&sent[0], &tag, "202 Accepted", "1 REFER");
     let (sent, _) = h.receive(accepted.as_bytes());
     assert!(sent.len() == 1 && sent[0].starts_with("BYE ") && sent[0].contains("CSeq: 2 BYE"));
 }
